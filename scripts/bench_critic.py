@@ -88,26 +88,45 @@ class PeakRSS:
         self.used = self.peak - self.base
 
 
-def measure(fn, video, queries, reference, device, repeats):
-    times, mems = [], []
-    for _ in range(repeats):
+def _run_once(fn, video, queries, reference):
+    v = video.detach().clone().requires_grad_(True)
+    fn(v, queries, reference=reference).logprob_sums.sum().backward()
+
+
+def measure(critic, which, video, queries, reference, device, repeats):
+    "(best time over `repeats`, peak memory of the first run) of `critic.<which>` + backward."
+    fn = getattr(critic, which)
+    times, mem = [], None
+    for r in range(repeats):
         gc.collect()
-        v = video.detach().clone().requires_grad_(True)
         if device.type == "cuda":
             torch.cuda.synchronize(); torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()
             base = torch.cuda.memory_allocated()
-            t0 = time.perf_counter()
-            fn(v, queries, reference=reference).logprob_sums.sum().backward()
-            torch.cuda.synchronize()
-            times.append(time.perf_counter() - t0); mems.append(torch.cuda.max_memory_allocated() - base)
-        else:
+            t0 = time.perf_counter(); _run_once(fn, video, queries, reference); torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+            mem = torch.cuda.max_memory_allocated() - base if mem is None else min(mem, torch.cuda.max_memory_allocated() - base)
+        elif r == 0:  # a fresh process: the first run's RSS growth is its peak working set (later runs reuse freed pages)
             with PeakRSS() as m:
-                t0 = time.perf_counter()
-                fn(v, queries, reference=reference).logprob_sums.sum().backward()
-                times.append(time.perf_counter() - t0)
-            mems.append(m.used)
-        del v
-    return min(times), min(mems)
+                t0 = time.perf_counter(); _run_once(fn, video, queries, reference); times.append(time.perf_counter() - t0)
+            mem = m.used
+        else:
+            t0 = time.perf_counter(); _run_once(fn, video, queries, reference); times.append(time.perf_counter() - t0)
+    return min(times), mem
+
+
+def setup(size, device):
+    torch.manual_seed(0)
+    critic, (T, H, W) = qwen7b_critic(device, torch.bfloat16) if size == "7b" else tiny_critic()
+    critic.to(device)
+    video = (torch.rand(T, 3, H, W) * 2 - 1).to(device)
+    reference = (torch.rand(T, 3, H, W) * 2 - 1).to(device)
+    return critic, video, reference
+
+
+def _child(size, n, which, repeats):
+    "One CPU measurement in a fresh process, so that memory freed by an earlier run cannot hide this one's peak."
+    critic, video, reference = setup(size, torch.device("cpu"))
+    return measure(critic, which, video, make_queries(n), reference, torch.device("cpu"), repeats)
 
 
 def main(argv=None):
@@ -115,21 +134,26 @@ def main(argv=None):
     ap.add_argument("--size", choices=["tiny", "7b"], default="tiny", help="critic size (default: tiny, CPU)")
     ap.add_argument("--queries", type=int, nargs="+", default=[1, 4, 8, 12], help="numbers of queries N")
     ap.add_argument("--device", default=None, help="default: cuda if available for 7b, else cpu")
-    ap.add_argument("--repeats", type=int, default=2, help="runs per setting; the minimum is reported (first run warms up)")
+    ap.add_argument("--repeats", type=int, default=3, help="runs per setting; the best time is reported")
     args = ap.parse_args(argv)
     device = torch.device(args.device or ("cuda" if args.size == "7b" and torch.cuda.is_available() else "cpu"))
-    torch.manual_seed(0)
-    critic, (T, H, W) = qwen7b_critic(device, torch.bfloat16) if args.size == "7b" else tiny_critic()
-    critic.to(device)
-    video = (torch.rand(T, 3, H, W) * 2 - 1).to(device)
-    reference = (torch.rand(T, 3, H, W) * 2 - 1).to(device)
-    unit = "GPU peak alloc" if device.type == "cuda" else "CPU peak RSS"
-    print(f"critic={args.size} device={device} frames={T}+{T} ref at {W}x{H}; memory = {unit} above baseline (MiB); time = score+backward (s)")
+    if device.type == "cuda":
+        critic, video, reference = setup(args.size, device)
+        run = lambda n, which: measure(critic, which, video, make_queries(n), reference, device, args.repeats)
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+        def run(n, which):
+            with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+                return pool.submit(_child, args.size, n, which, args.repeats).result()
+    T, H, W = (10, 288, 512) if args.size == "7b" else (10, 56, 56)
+    unit = "GPU peak alloc" if device.type == "cuda" else "CPU peak RSS growth, fresh process per cell"
+    print(f"critic={args.size} device={device} frames={T} generated + {T} reference at {W}x{H}")
+    print(f"time = best of {args.repeats} (score + backward), s; memory = {unit}, MiB; ratio = batched / naive")
     print(f"{'N':>3} {'batched s':>10} {'naive s':>9} {'time ratio':>10} {'batched MiB':>12} {'naive MiB':>10} {'mem ratio':>9}")
     for n in args.queries:
-        qs = make_queries(n)
-        tb, mb = measure(critic.score, video, qs, reference, device, args.repeats)
-        tn, mn = measure(critic.score_naive, video, qs, reference, device, args.repeats)
+        tb, mb = run(n, "score")
+        tn, mn = run(n, "score_naive")
         mib = 2 ** 20
         print(f"{n:>3} {tb:>10.3f} {tn:>9.3f} {tb / tn:>10.2f} {mb / mib:>12.1f} {mn / mib:>10.1f} {mb / max(mn, 1):>9.2f}", flush=True)
 
