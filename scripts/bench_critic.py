@@ -2,8 +2,10 @@
 
 For one video and N queries (N = 1, 4, 8, 12 by default) it times `score` + backward and measures
 peak memory (CUDA: torch.cuda.max_memory_allocated; CPU: peak process RSS sampled by a thread, minus
-the RSS before the call), for `Critic.score` (one vision encoding per distinct visual input, one
-batched language-model forward) and `Critic.score_naive` (one full forward per query).
+the RSS before the call, in a fresh process per cell) of three ways to score:
+  batched  `Critic.score`: one vision encoding per distinct visual input, one batched LM forward
+  grouped  the same with `lm_batch_per_visual=True`: one LM batch per distinct visual input (less padding)
+  naive    `Critic.score_naive`: one full forward per query
 
   --size tiny   the tiny random Qwen2.5-VL stack on CPU (seconds)
   --size 7b     the real Qwen2.5-VL-7B architecture with random weights (explicit config, bf16),
@@ -28,7 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch
 
 
-def qwen7b_critic(device, dtype):
+def qwen7b_critic(device, dtype, max_layers=None):
     "A Qwen2.5-VL-7B-sized critic with random weights (DESIGN.md's explicit config) and the tiny tokenizer."
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
     from drf_nb.config import CriticConfig
@@ -42,6 +44,10 @@ def qwen7b_critic(device, dtype):
                 bos_token_id=tid("<|endoftext|>"), eos_token_id=tid("<|im_end|>"), pad_token_id=tid("<|endoftext|>"))
     vision = dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=3584, patch_size=14,
                   spatial_merge_size=2, temporal_patch_size=2, tokens_per_second=2, window_size=112, fullatt_block_indexes=[7, 15, 23, 31])
+    if max_layers:  # a shortened stack, only to smoke-test this code path without a GPU
+        text["num_hidden_layers"] = min(text["num_hidden_layers"], max_layers)
+        vision["depth"] = min(vision["depth"], max_layers)
+        vision["fullatt_block_indexes"] = [i for i in vision["fullatt_block_indexes"] if i < vision["depth"]] or [vision["depth"] - 1]
     config = Qwen2_5_VLConfig(text_config=text, vision_config=vision, image_token_id=tid("<|image_pad|>"), video_token_id=tid("<|video_pad|>"),
                               vision_start_token_id=tid("<|vision_start|>"), vision_end_token_id=tid("<|vision_end|>"), tie_word_embeddings=False)
     cfg = CriticConfig(dtype="bfloat16", gradient_checkpointing=True, attn_implementation="sdpa")
@@ -95,7 +101,8 @@ def _run_once(fn, video, queries, reference):
 
 def measure(critic, which, video, queries, reference, device, repeats):
     "(best time over `repeats`, peak memory of the first run) of `critic.<which>` + backward."
-    fn = getattr(critic, which)
+    critic.lm_batch_per_visual = which == "score_grouped"  # one LM batch per distinct visual input
+    fn = critic.score_naive if which == "score_naive" else critic.score
     times, mem = [], None
     for r in range(repeats):
         gc.collect()
@@ -114,18 +121,18 @@ def measure(critic, which, video, queries, reference, device, repeats):
     return min(times), mem
 
 
-def setup(size, device):
+def setup(size, device, max_layers=None):
     torch.manual_seed(0)
-    critic, (T, H, W) = qwen7b_critic(device, torch.bfloat16) if size == "7b" else tiny_critic()
+    critic, (T, H, W) = qwen7b_critic(device, torch.bfloat16, max_layers) if size == "7b" else tiny_critic()
     critic.to(device)
     video = (torch.rand(T, 3, H, W) * 2 - 1).to(device)
     reference = (torch.rand(T, 3, H, W) * 2 - 1).to(device)
     return critic, video, reference
 
 
-def _child(size, n, which, repeats):
+def _child(size, n, which, repeats, max_layers=None):
     "One CPU measurement in a fresh process, so that memory freed by an earlier run cannot hide this one's peak."
-    critic, video, reference = setup(size, torch.device("cpu"))
+    critic, video, reference = setup(size, torch.device("cpu"), max_layers)
     return measure(critic, which, video, make_queries(n), reference, torch.device("cpu"), repeats)
 
 
@@ -135,27 +142,31 @@ def main(argv=None):
     ap.add_argument("--queries", type=int, nargs="+", default=[1, 4, 8, 12], help="numbers of queries N")
     ap.add_argument("--device", default=None, help="default: cuda if available for 7b, else cpu")
     ap.add_argument("--repeats", type=int, default=3, help="runs per setting; the best time is reported")
+    ap.add_argument("--max-layers", type=int, default=None,
+                    help="7b only: cut text layers and vision depth to this many (a CPU smoke test of the 7b path, not a benchmark)")
     args = ap.parse_args(argv)
     device = torch.device(args.device or ("cuda" if args.size == "7b" and torch.cuda.is_available() else "cpu"))
     if device.type == "cuda":
-        critic, video, reference = setup(args.size, device)
+        critic, video, reference = setup(args.size, device, args.max_layers)
         run = lambda n, which: measure(critic, which, video, make_queries(n), reference, device, args.repeats)
     else:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
         def run(n, which):
             with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
-                return pool.submit(_child, args.size, n, which, args.repeats).result()
+                return pool.submit(_child, args.size, n, which, args.repeats, args.max_layers).result()
     T, H, W = (10, 288, 512) if args.size == "7b" else (10, 56, 56)
     unit = "GPU peak alloc" if device.type == "cuda" else "CPU peak RSS growth, fresh process per cell"
     print(f"critic={args.size} device={device} frames={T} generated + {T} reference at {W}x{H}")
     print(f"time = best of {args.repeats} (score + backward), s; memory = {unit}, MiB; ratio = batched / naive")
-    print(f"{'N':>3} {'batched s':>10} {'naive s':>9} {'time ratio':>10} {'batched MiB':>12} {'naive MiB':>10} {'mem ratio':>9}")
+    print("batched: one vision encoding per visual input + one LM batch; grouped: + one LM batch per visual input; naive: per query")
+    print(f"{'N':>3} {'batched s':>10} {'grouped s':>10} {'naive s':>9} {'b/n time':>8} {'g/n time':>8} "
+          f"{'batched MiB':>12} {'grouped MiB':>12} {'naive MiB':>10} {'b/n mem':>7} {'g/n mem':>7}")
+    mib = 2 ** 20
     for n in args.queries:
-        tb, mb = run(n, "score")
-        tn, mn = run(n, "score_naive")
-        mib = 2 ** 20
-        print(f"{n:>3} {tb:>10.3f} {tn:>9.3f} {tb / tn:>10.2f} {mb / mib:>12.1f} {mn / mib:>10.1f} {mb / max(mn, 1):>9.2f}", flush=True)
+        (tb, mb), (tg, mg), (tn, mn) = (run(n, w) for w in ("score", "score_grouped", "score_naive"))
+        print(f"{n:>3} {tb:>10.3f} {tg:>10.3f} {tn:>9.3f} {tb / tn:>8.2f} {tg / tn:>8.2f} "
+              f"{mb / mib:>12.1f} {mg / mib:>12.1f} {mn / mib:>10.1f} {mb / max(mn, 1):>7.2f} {mg / max(mn, 1):>7.2f}", flush=True)
 
 
 if __name__ == "__main__":
