@@ -39,8 +39,8 @@ def test_every_repro_notebook_is_listed_and_parameterised():
 
 
 def tagged_copy(name, out):
-    "A copy of the notebook whose parameters cell (the first code cell setting out_dir) carries the 'parameters' tag:
-    nbdev_clean drops cell tags unless settings.ini lists tags in allowed_cell_metadata_keys."
+    """A copy of the notebook whose parameters cell (the first code cell setting out_dir) carries the 'parameters' tag:
+    nbdev_clean drops cell tags unless settings.ini lists tags in allowed_cell_metadata_keys."""
     nb = json.loads((REPRO / f"{name}.ipynb").read_text())
     cell = next(c for c in nb["cells"] if c["cell_type"] == "code" and "out_dir =" in "".join(c["source"]))
     tags = cell.setdefault("metadata", {}).setdefault("tags", [])
