@@ -425,7 +425,7 @@ def save_repro_outputs(out_dir, name: str, table: pd.DataFrame | None = None, fi
                "rows": json.loads(table.reset_index().to_json(orient="records")), **(extra or {})}
         (out / f"{name}.json").write_text(json.dumps(doc, indent=1)); paths["json"] = out / f"{name}.json"
     if fig is not None:
-        fig.write_html(out / f"{name}.html", include_plotlyjs="cdn"); paths["html"] = out / f"{name}.html"
+        fig.write_html(out / f"{name}.html", include_plotlyjs=True); paths["html"] = out / f"{name}.html"
     return paths
 
 def plot_frames(videos: dict, num_frames: int = 4, title: str = ""):

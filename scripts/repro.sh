@@ -15,16 +15,5 @@ for n in $names; do
   nb="$ROOT/nbs/repro/$n.ipynb"; [ -f "$nb" ] || { echo "no notebook $nb" >&2; exit 2; }
   out="$ROOT/runs/repro/$n"; mkdir -p "$out"
   echo "== $n -> $out"
-  # nbdev_clean drops cell tags: re-tag the parameters cell (the first code cell setting out_dir) in a copy
-  "$PY" - "$nb" "$out/_input.ipynb" <<'PYEOF'
-import json, sys
-nb = json.load(open(sys.argv[1]))
-cell = next(c for c in nb["cells"] if c["cell_type"] == "code" and "out_dir =" in "".join(c["source"]))
-tags = cell.setdefault("metadata", {}).setdefault("tags", [])
-if "parameters" not in tags: tags.append("parameters")
-nb["metadata"].setdefault("kernelspec", {"display_name": "python3", "language": "python", "name": "python3"})
-nb["metadata"].setdefault("language_info", {"name": "python"})
-json.dump(nb, open(sys.argv[2], "w"))
-PYEOF
-  (cd "$ROOT/nbs/repro" && "$PY" -m papermill "$out/_input.ipynb" "$out/$n.ipynb" -k python3 --cwd "$ROOT/nbs/repro" -p out_dir "$out" "$@")
+  (cd "$ROOT/nbs/repro" && "$PY" -m papermill "$nb" "$out/$n.ipynb" -k python3 --cwd "$ROOT/nbs/repro" -p out_dir "$out" "$@")
 done

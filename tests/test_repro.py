@@ -36,22 +36,12 @@ def test_every_repro_notebook_is_listed_and_parameterised():
         nb = json.loads((REPRO / f"{n}.ipynb").read_text())
         params = [c for c in nb["cells"] if c["cell_type"] == "code" and "out_dir =" in "".join(c["source"])]
         assert len(params) == 1 and "preset =" in "".join(params[0]["source"]), n
-
-
-def tagged_copy(name, out):
-    """A copy of the notebook whose parameters cell (the first code cell setting out_dir) carries the 'parameters' tag:
-    nbdev_clean drops cell tags unless settings.ini lists tags in allowed_cell_metadata_keys."""
-    nb = json.loads((REPRO / f"{name}.ipynb").read_text())
-    cell = next(c for c in nb["cells"] if c["cell_type"] == "code" and "out_dir =" in "".join(c["source"]))
-    tags = cell.setdefault("metadata", {}).setdefault("tags", [])
-    if "parameters" not in tags: tags.append("parameters")
-    nb["metadata"].setdefault("kernelspec", {"display_name": "python3", "language": "python", "name": "python3"})
-    nb["metadata"].setdefault("language_info", {"name": "python"})
-    path = out / f"_input_{name}.ipynb"; path.write_text(json.dumps(nb)); return path
+        # papermill injects parameters after the cell tagged "parameters" (settings.ini keeps tags through nbdev_clean)
+        assert "parameters" in params[0].get("metadata", {}).get("tags", []), f"{n}: parameters cell is not tagged"
 
 
 def run(name, out, **params):
-    pm.execute_notebook(str(tagged_copy(name, out)), str(out / f"{name}.ipynb"), kernel_name="python3",
+    pm.execute_notebook(str(REPRO / f"{name}.ipynb"), str(out / f"{name}.ipynb"), kernel_name="python3",
                         cwd=str(REPRO), parameters={"out_dir": str(out), **params}, progress_bar=False)
 
 
