@@ -117,6 +117,7 @@ def main():
     p.add_argument("--size", choices=["full", "smoke"], default="full")
     p.add_argument("--steps", type=int, default=2, help="training steps per point (peak and time of the last)")
     p.add_argument("--points", default=None, help="e.g. '10:4,2:4' (default: Table 7's grid)")
+    p.add_argument("--out", default=None, help="also write the rows as JSON (the memory_results of nbs/repro/table7_ablation)")
     p.add_argument("--point", default=None, help=argparse.SUPPRESS)  # one point, in a child process
     a = p.parse_args()
     if a.point:
@@ -139,6 +140,9 @@ def main():
         peak = f"{d['peak_gb']:.1f}" if d["peak_gb"] is not None else "n/a"
         note = "" if d["device"] == "cuda" else "CPU smoke: memory not measured"
         print(f"{nf:>4} {k:>2} {peak:>8} {PAPER_VRAM.get((nf, k), '-'):>9} {d['step_s']:>7.1f}  {note}", flush=True)
+    if a.out:
+        Path(a.out).write_text(json.dumps(rows, indent=1))
+        print(f"wrote {a.out}")
     return 0
 
 
