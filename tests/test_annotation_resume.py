@@ -71,3 +71,21 @@ def test_cli_errors(source, tmp_path):
     r = subprocess.run([sys.executable, "-m", "drf_nb.annotation", "--preset", "tiny", "--backend", "scripted", "--caption-column", "text",
                         "--input", str(source), "--output", str(tmp_path / "o")], env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "no column 'text'" in r.stderr
+
+
+def test_two_process_sharded_run_equals_one_process(source, tmp_path):
+    # the same launcher path a cluster uses (accelerate launch); on CPU, --multi_gpu with no visible GPU gives 2 gloo ranks
+    out2 = tmp_path / "two"
+    env = {**ENV, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--num_machines", "1", "--multi_gpu",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29733", "-m",
+           *_cmd(source, out2, 0.0)[2:]]
+    r = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    one = tmp_path / "one"
+    r = subprocess.run(_cmd(source, one, 0.0), env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    a, b = _records(out2), _records(one)
+    key = lambda rec: rec["sample_id"]
+    assert len(a) == len(b) == 14 and len({key(x) for x in a}) == 14  # every record once, none duplicated
+    assert sorted(a, key=key) == sorted(b, key=key)
