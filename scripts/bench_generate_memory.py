@@ -40,14 +40,14 @@ SIZES = {
 }
 
 
-def build(size: str, device: str):
+def build(size: str, device: str, dtype_name: str | None = None):
     import torch
     from diffusers import AutoencoderKLWan, WanPipeline, WanTransformer3DModel
     from drf_nb.decoding import LightDecoder
     from drf_nb.sampling import PromptEmbeds, WanGenerator
     from drf_nb.tiny import tiny_wan_pipeline
     s = SIZES[size]
-    dtype = getattr(torch, s["dtype"])
+    dtype = getattr(torch, dtype_name or s["dtype"])
     torch.manual_seed(0)
     tiny = tiny_wan_pipeline()  # only its tokenizer / text encoder / scheduler: embeddings are random here
     tr = WanTransformer3DModel(patch_size=(1, 2, 2), in_channels=16, out_channels=16, cross_attn_norm=True,
@@ -72,7 +72,8 @@ def run_one(args) -> dict:
     from drf_nb.config import DecodingConfig
     from drf_nb.decoding import critic_frame_indices, decode_for_critic
     from drf_nb.sampling import sample
-    gen, light, emb, s = build(args.size, args.device)
+    gen, light, emb, s = build(args.size, args.device, args.dtype)
+    if args.frames: s = {**s, "frames": args.frames, "n_f": min(s["n_f"], args.frames)}
     cuda = args.device.startswith("cuda")
     idx = critic_frame_indices(s["frames"], s["n_f"])
     dcfg = DecodingConfig(decoder=args.decoder, checkpoint=args.decode_checkpoint, only_needed_frames=True)
@@ -113,6 +114,9 @@ def main():
     p.add_argument("--modes", default="none,step,block", help="checkpointing modes")
     p.add_argument("--guidance", type=float, default=5.0, help="CFG scale (>1 batches cond and uncond)")
     p.add_argument("--repeats", type=int, default=2, help="runs per configuration; the fastest is reported")
+    p.add_argument("--decoders-only", action="store_true", help="only the decoder table (e.g. --size real on a CPU)")
+    p.add_argument("--dtype", default=None, help="override the size's dtype (bfloat16 convolutions are slow on CPUs)")
+    p.add_argument("--frames", type=int, default=None, help="override the size's frame count (4n+1); N_f becomes min(N_f, frames)")
     p.add_argument("--_one", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--what", default="step", help=argparse.SUPPRESS)
     p.add_argument("--k", type=int, default=1, help=argparse.SUPPRESS)
@@ -127,18 +131,20 @@ def main():
 
     def sub(**kw):
         cmd = [sys.executable, __file__, "--_one", "--size", args.size, "--device", args.device, "--guidance", str(args.guidance),
-               "--repeats", str(args.repeats)] + [x for k, v in kw.items() for x in (f"--{k.replace('_', '-')}", str(v))]
+               "--repeats", str(args.repeats)] + (["--dtype", args.dtype] if args.dtype else []) + (["--frames", str(args.frames)] if args.frames else []) + [x for k, v in kw.items() for x in (f"--{k.replace('_', '-')}", str(v))]
         r = subprocess.run(cmd, capture_output=True, text=True)
         line = [l for l in r.stdout.splitlines() if l.startswith("RESULT ")]
         if not line: raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stderr[-3000:]}")
         return json.loads(line[-1][7:])
 
     s = SIZES[args.size]
+    if args.dtype: s["dtype"] = args.dtype
+    if args.frames: s["frames"], s["n_f"] = args.frames, min(s["n_f"], args.frames)
     unit = "CUDA max allocated" if args.device.startswith("cuda") else "CPU peak RSS"
     print(f"size={args.size} device={args.device} {s['width']}x{s['height']}x{s['frames']} T={s['steps']} N_f={s['n_f']} "
           f"dtype={s['dtype']} CFG={args.guidance}; memory: {unit}, delta = above the built models")
     print("\n| checkpointing | K | peak MB | delta MB | step s |\n|---|---|---|---|---|")
-    for mode in args.modes.split(","):
+    for mode in ([] if args.decoders_only else args.modes.split(",")):
         for k in map(int, args.ks.split(",")):
             r = sub(what="step", k=k, checkpointing=mode, decoder="vae", decode_checkpoint=1)
             print(f"| {mode} | {k} | {r['peak_mb']:.0f} | {r['delta_mb']:.0f} | {r['time_s']:.2f} |", flush=True)
