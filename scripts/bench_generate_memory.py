@@ -10,6 +10,8 @@ to that configuration alone; "delta" subtracts the RSS after the models were bui
 torch.cuda.max_memory_allocated.
 
   HF_HUB_OFFLINE=1 .venv/bin/python scripts/bench_generate_memory.py --size tiny
+  HF_HUB_OFFLINE=1 .venv/bin/python scripts/bench_generate_memory.py --size dit --repeats 1     # DiT-dominated, CPU
+  HF_HUB_OFFLINE=1 .venv/bin/python scripts/bench_generate_memory.py --size real --decoders-only --dtype float32 --frames 5
   HF_HUB_OFFLINE=1 .venv/bin/python scripts/bench_generate_memory.py --size real --device cuda
 """
 from __future__ import annotations
@@ -33,6 +35,11 @@ SIZES = {
     "scaled": dict(dit=dict(num_attention_heads=4, attention_head_dim=32, ffn_dim=512, num_layers=4, text_dim=64, freq_dim=64),
                    vae=dict(base_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2), light=(64, 32, 16, 8),
                    height=64, width=64, frames=17, steps=6, n_f=6, text_len=32, dtype="float32"),
+    # the real DiT width (4 of its 30 layers) with a toy VAE: the DiT's activations dominate, so the checkpointing
+    # modes and K show their effect on a CPU
+    "dit": dict(dit=dict(num_attention_heads=12, attention_head_dim=128, ffn_dim=8960, num_layers=4, text_dim=4096, freq_dim=256),
+                vae=dict(base_dim=3, dim_mult=[1, 1, 1, 1], num_res_blocks=1), light=(8, 8, 8, 8),
+                height=144, width=256, frames=17, steps=8, n_f=4, text_len=64, dtype="float32"),
     # Wan2.1-T2V-1.3B (DESIGN.md) and the default AutoencoderKLWan (base_dim 96), the paper's training size
     "real": dict(dit=dict(num_attention_heads=12, attention_head_dim=128, ffn_dim=8960, num_layers=30, text_dim=4096, freq_dim=256),
                  vae=dict(), light=(128, 64, 32, 16),

@@ -4,7 +4,7 @@
 #  - Without Quarto (it cannot be installed on machines without internet access, since its installer
 #    downloads a binary): every notebook is executed and rendered to a standalone HTML page with
 #    nbconvert under _site/, plotly figures embedded with plotly.js inline so the pages work offline,
-#    plus an index.html that links them in the sidebar's order.
+#    the landing page as index.html and pages.html listing every page in the sidebar's order.
 # Usage: bash scripts/build_docs.sh [--no-execute]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -49,6 +49,9 @@ def main():
             except Exception as e: failed.append((rel, str(e).splitlines()[-1] if str(e) else type(e).__name__))
         body, _ = exporter.from_notebook_node(nb)
         dest = out / rel.replace(".ipynb", ".html")
+        up = "../" * rel.count("/")  # a link bar on every page: the landing page and the list of pages
+        body = body.replace("<body>", f'<body><div style="padding:6px 12px;font-family:sans-serif"><a href="{up}index.html">drf_nb</a>'
+                                      f' &middot; <a href="{up}pages.html">all pages</a></div>', 1)
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(body)
         title = next((c.source.splitlines()[0].lstrip("# ") for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("# ")), rel)
@@ -57,9 +60,10 @@ def main():
     for section, href, title in links:
         if section != last: items.append(f"<h3>{html.escape(section or 'drf_nb')}</h3>"); last = section
         items.append(f'<li><a href="{href}">{html.escape(title)}</a></li>')
-    (out / "index.html").write_text("<!doctype html><meta charset='utf-8'><title>drf_nb</title><h1>drf_nb</h1><ul>"
+    # index.ipynb renders to index.html (the landing page); the sidebar's list of pages goes beside it
+    (out / "pages.html").write_text("<!doctype html><meta charset='utf-8'><title>drf_nb: pages</title><h1>drf_nb</h1><ul>"
                                     + "\n".join(items) + "</ul>")
-    print(f"wrote {len(links)} pages under {out}/ (open {out}/index.html)")
+    print(f"wrote {len(links)} pages under {out}/ (open {out}/index.html; every page links {out}/pages.html)")
     for rel, why in failed: print(f"  execution failed: {rel}: {why}")
     if failed: raise SystemExit(1)
 
