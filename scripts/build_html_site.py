@@ -47,14 +47,14 @@ def main():
         if args.execute:
             try: ExecutePreprocessor(timeout=args.timeout, kernel_name="python3").preprocess(nb, {"metadata": {"path": str(src.parent)}})
             except Exception as e: failed.append((rel, str(e).splitlines()[-1] if str(e) else type(e).__name__))
-        body, _ = exporter.from_notebook_node(nb)
+        title = next((c.source.splitlines()[0].lstrip("# ") for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("# ")), rel)
+        body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
         dest = out / rel.replace(".ipynb", ".html")
         up = "../" * rel.count("/")  # a link bar on every page: the landing page and the list of pages
         body = body.replace("<body>", f'<body><div style="padding:6px 12px;font-family:sans-serif"><a href="{up}index.html">drf_nb</a>'
                                       f' &middot; <a href="{up}pages.html">all pages</a></div>', 1)
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(body)
-        title = next((c.source.splitlines()[0].lstrip("# ") for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("# ")), rel)
         links.append((section, dest.relative_to(out), title))
     items, last = [], None
     for section, href, title in links:
