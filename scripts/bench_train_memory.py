@@ -44,7 +44,7 @@ def full_models():
                                     out_channels=16, text_dim=4096, freq_dim=256, ffn_dim=8960, num_layers=30, cross_attn_norm=True,
                                     qk_norm="rms_norm_across_heads", eps=1e-6).to(torch.bfloat16)
         vae = AutoencoderKLWan().to(torch.bfloat16)
-    te = UMT5EncoderModel(UMT5Config(vocab_size=128, d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=4))  # placeholder, unused
+    te = UMT5EncoderModel(UMT5Config(vocab_size=128, d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=4))  # WanPipeline requires one; random embeddings replace its output
     pipe = WanPipeline(tokenizer=tiny_t5_tokenizer(), text_encoder=te, vae=vae, transformer=dit,
                        scheduler=UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=5.0))
     tok = tiny_qwen_tokenizer(); tid = tok.convert_tokens_to_ids

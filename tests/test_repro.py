@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 REPRO = ROOT / "nbs" / "repro"
 sys.path.insert(0, str(ROOT))
-pm = pytest.importorskip("papermill")
+import papermill as pm  # noqa: E402  (a dev requirement: a missing papermill must fail, not skip)
 from drf_nb.evaluation import PAPER_TABLES, VBENCH2_DIMENSIONS  # noqa: E402
 
 os.environ["HF_HUB_OFFLINE"] = "1"
