@@ -36,6 +36,6 @@ nbdev_test --n_workers "$workers" --timing || fail "nbdev_test"
 echo "== 4/4 integration tests (pytest tests/)"
 python -m pytest tests/ -q -p no:cacheprovider
 rc=$?
-if [ "$rc" -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi
+[ "$rc" -eq 5 ] && fail "pytest collected no tests from tests/"
 [ "$rc" -eq 0 ] || fail "pytest exit code $rc"
 echo "suite wall time: $(( $(date +%s) - start ))s"
