@@ -177,9 +177,7 @@ def generate_vbench2_videos(pipe_or_cfg, out_dir, dimensions=None, limit: int | 
     ev, g = cfg.evaluation, cfg.generator
     augmented = ev.use_augmented_prompts if augmented is None else augmented
     recs = vbench2_prompts(dimensions, augmented=augmented)
-    if limit is not None:
-        per = {}
-        recs = [r for r in recs if per.setdefault(r["dimension"], []).append(r) or len(per[r["dimension"]]) <= limit]
+    if limit is not None: recs = [r for r in recs if r["index"] < limit]  # `index` counts within a dimension
     jobs = []
     for r in recs:
         n = videos_per_prompt_override or videos_per_prompt(r["dimension"], ev)
