@@ -92,7 +92,7 @@ def resize_frames(video: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return F.interpolate(video, size=(height, width), mode="bicubic", antialias=True, align_corners=False)
 
 def concat_reference(video: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    "Generated frames followed by the reference frames resized to the generated size, along time."
+    "Generated frames followed by the reference frames resized to the generated size (and clamped to [-1, 1]), along time."
     check_video(video, "video"); check_video(reference, "reference")
     # bicubic resampling overshoots near edges (a real frame at -1 can come out at -1.03): clamp back to the range
     ref = resize_frames(reference.to(video.dtype), *video.shape[-2:]).clamp(-1, 1)
