@@ -5,6 +5,8 @@
 # %% ../nbs/05_decoding.ipynb #d1e9a7d5
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -200,6 +202,9 @@ def load_light_decoder(path: str, device=None, dtype=None) -> LightDecoder:
     "A `LightDecoder` from a folder written by `save_pretrained`, cached per path, frozen."
     key = (str(path), str(device), str(dtype))
     if key not in _LIGHT_CACHE:
+        if not Path(path).is_dir():
+            raise FileNotFoundError(f"decoding.light_decoder_path={str(path)!r}: no such folder (write one with "
+                                    "LightDecoder.save_pretrained, e.g. after distill_light_decoder)")
         m = LightDecoder.from_pretrained(path, **({"dtype": dtype} if dtype is not None else {})).eval().requires_grad_(False)
         _LIGHT_CACHE[key] = m.to(device) if device is not None else m
     return _LIGHT_CACHE[key]
