@@ -5,13 +5,13 @@
 # %% ../nbs/03_critic.ipynb #66c48f6c
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import ConfigError, CriticConfig, CRITIC_FAMILIES
+from .config import DTYPES, ConfigError, CriticConfig
 from .frames import QwenVideoSpec, check_video, concat_reference, qwen_video_inputs, resize_frames
 from .tiny import QWEN_SPECIAL_TOKENS, register_tiny, resolve_model_id
 
@@ -80,7 +80,7 @@ class Critic(nn.Module):
             return CRITICS[cfg.family].from_config(cfg)
         from transformers import AutoProcessor
         path = resolve_model_id(cfg.model_id, cls.default_tiny)
-        if cfg.dtype not in ("float32", "bfloat16", "float16"): raise ConfigError(f"critic.dtype={cfg.dtype!r} is not a float dtype")
+        if cfg.dtype not in DTYPES: raise ConfigError(f"critic.dtype={cfg.dtype!r}: allowed values are {', '.join(DTYPES)}")
         model = cls.model_class().from_pretrained(path, dtype=getattr(torch, cfg.dtype), attn_implementation=cfg.attn_implementation)
         return cls(model, AutoProcessor.from_pretrained(path), cfg)
 
@@ -238,7 +238,8 @@ class Critic(nn.Module):
                  max_new_tokens: int = 512, batch_size: int | None = None, min_new_tokens: int = 0) -> list[str]:
         """Greedy answers to `questions`, in order (with `reference`: generated frames then reference frames).
         All questions see one visual input: it is encoded once and up to `batch_size` questions (None: all) are
-        decoded together in one left-padded `model.generate` call; `batch_size=1` is the one-at-a-time reference."""
+        decoded together in one left-padded `model.generate` call; `batch_size=1` is the one-at-a-time reference.
+        `min_new_tokens` > 0 forbids the end-of-turn token for that many steps (fixed-length answers for benchmarks)."""
         ids = self.generate_ids(video, questions, reference, fps, max_new_tokens, batch_size, min_new_tokens)
         return [self.tokenizer.decode(t, skip_special_tokens=True).strip() for t in ids]
 
