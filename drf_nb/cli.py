@@ -39,7 +39,7 @@ def load_pipeline(cfg: DRFConfig, device: str | None = None):
     else: from diffusers import CogVideoXPipeline as Pipe
     model_id = resolve_model_id(g.model_id, f"tiny-{'wan' if g.backbone == 'wan' else 'cogvideox'}")
     try: pipe = Pipe.from_pretrained(model_id, dtype=getattr(torch, g.dtype))
-    except (OSError, ValueError, EnvironmentError) as e: raise explain_load_failure(model_id, e) from None
+    except (OSError, ValueError) as e: raise explain_load_failure(model_id, e) from None  # the hub's offline, not-found and invalid-id errors subclass these
     return pipe.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 # %% ../nbs/11_cli.ipynb #8bb5a986
