@@ -297,11 +297,11 @@ def gradient_heatmaps(grad: torch.Tensor, sigma: float = 0.0, eps: float = 1e-12
     return m / top if top > eps else torch.zeros_like(m)
 
 # %% ../nbs/07_reward.ipynb #2d8a59d1
-_HEAT = ((0.0, (0, 0, 4)), (0.25, (87, 16, 110)), (0.5, (188, 55, 84)), (0.75, (249, 142, 9)), (1.0, (252, 255, 164)))  # inferno
-
 def _colormap(h: torch.Tensor) -> torch.Tensor:
-    "Map values in [0, 1] to RGB in [0, 255] along inferno's anchors (piecewise linear)."
-    xs = torch.tensor([a for a, _ in _HEAT]); cs = torch.tensor([c for _, c in _HEAT], dtype=torch.float32)
+    "Map values in [0, 1] to RGB in [0, 255] along plotly's Inferno scale (piecewise linear between its colours)."
+    from plotly.colors import hex_to_rgb, sequential
+    cs = torch.tensor([hex_to_rgb(c) for c in sequential.Inferno], dtype=torch.float32)
+    xs = torch.linspace(0, 1, len(cs))
     h = h.clamp(0, 1)
     i = torch.bucketize(h, xs[1:-1])
     t = ((h - xs[i]) / (xs[i + 1] - xs[i]))[..., None]
