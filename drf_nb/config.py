@@ -52,9 +52,7 @@ class CriticConfig:
     dtype: str = "bfloat16"
     gradient_checkpointing: bool = True  # recompute the VLM's activations in backward
     attn_implementation: str = "sdpa"
-    frame_height: int = 0  # 0: the generator's height (Qwen resizes to multiples of 28 itself)
-    frame_width: int = 0
-    max_pixels: int = 512 * 288  # per-frame pixel budget of the critic's resize
+    max_pixels: int = 512 * 288  # per-frame pixel budget of the critic's resize (Qwen: to multiples of 28 within it)
     min_pixels: int = 28 * 28 * 4
 
 CRITIC_FAMILIES = ("qwen2_5_vl", "internvl")
