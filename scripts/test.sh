@@ -36,6 +36,7 @@ nbdev_test --n_workers "$workers" --timing || fail "nbdev_test"
 echo "== 4/4 integration tests (pytest tests/)"
 python -m pytest tests/ -q -p no:cacheprovider
 rc=$?
-[ "$rc" -eq 5 ] && fail "pytest collected no tests from tests/"
+# exit code 5 means pytest collected no tests (e.g. a run filtered down to nothing): not a failure; anything else is
+if [ "$rc" -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi
 [ "$rc" -eq 0 ] || fail "pytest exit code $rc"
 echo "suite wall time: $(( $(date +%s) - start ))s"
