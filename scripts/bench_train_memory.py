@@ -118,7 +118,7 @@ def run_point(size: str, nf: int, k: int, steps: int) -> dict:
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", choices=["full", "smoke"], default="full")
-    p.add_argument("--steps", type=int, default=2, help="training steps per point (peak and time of the last)")
+    p.add_argument("--steps", type=int, default=2, help="training steps per point (peak over all of them, time of the last)")
     p.add_argument("--points", default=None, help="e.g. '10:4,2:4' (default: Table 7's grid)")
     p.add_argument("--out", default=None, help="also write the rows as JSON (the memory_results of nbs/repro/table7_ablation)")
     p.add_argument("--point", default=None, help=argparse.SUPPRESS)  # one point, in a child process
