@@ -65,6 +65,8 @@ def test_repro_notebook_smoke(name, tmp_path):
     run(name, tmp_path, **params)
     stem, key = NOTEBOOKS[name]
     for ext in ("csv", "json", "html"): assert (tmp_path / f"{stem}.{ext}").stat().st_size > 0, (name, ext)
+    html = (tmp_path / f"{stem}.html").read_text()
+    assert "plotly.js v" in html and 'src="https://cdn.plot.ly' not in html, name  # plotly.js embedded: opens offline
     table = pd.read_csv(tmp_path / f"{stem}.csv", index_col=0)
     doc = json.loads((tmp_path / f"{stem}.json").read_text())
     assert doc["rows"]
