@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -272,7 +273,7 @@ class DRFTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         for micro in range(ga):
             sync = micro == ga - 1
-            ctx = acc.no_sync(self.model) if not sync and acc.num_processes > 1 else _nullcontext()
+            ctx = acc.no_sync(self.model) if not sync and acc.num_processes > 1 else contextlib.nullcontext()
             with ctx:
                 rout, k_used, _ = self.forward_reward(self.batch_at(step, micro), step, micro)
                 r = rout.rewards.float()
@@ -297,7 +298,7 @@ class DRFTrainer:
             self.lr_scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
         mean = lambda xs: float(acc.reduce(torch.stack(xs).float().mean().to(acc.device), reduction="mean")) if xs else float("nan")
-        reward = mean([x.mean() for x in rewards]) if rewards else float("nan")
+        reward = mean([x.mean() for x in rewards])
         res = StepResult(step=step + 1, loss=-reward, reward=reward, per_dimension={k: mean(v) for k, v in dims.items()},
                          grad_norm=grad_norm, k_used=k_used, lr=self.lr_scheduler.get_last_lr()[0], skipped=skipped,
                          reason=reason, seconds=time.time() - t0)
@@ -422,10 +423,6 @@ class DRFTrainer:
         bar.close()
         acc.end_training()
         return self.history
-
-def _nullcontext():
-    import contextlib
-    return contextlib.nullcontext()
 
 def _flat_config(cfg: DRFConfig) -> dict:
     "The config flattened for trackers (TensorBoard's hparams take scalars only)."
