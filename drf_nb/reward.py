@@ -229,7 +229,7 @@ class VanillaDRFReward:
         return out.token_logprobs[i][:len(ids)].sum()
 
     def log_yes_no(self, video: torch.Tensor, prompt: str, normalize: bool | None = None):
-        "(log p(Yes), log p(No) or None, question) for one video, normalised over the two if `normalize`."
+        "(log p(Yes), log p(No) or None, question, the critic's output) for one video, normalised over the two if `normalize`."
         from drf_nb.critic import CriticQuery
         normalize = self.cfg.vanilla_normalize if normalize is None else normalize
         T, n = video.shape[0], self.cfg.num_frames
