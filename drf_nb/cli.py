@@ -6,53 +6,32 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-from .config import ConfigError, DRFConfig, load_config, overrides_from_strings
+import torch
+from diffusers.utils import export_to_gif, export_to_video
+
+from . import __version__, annotation, training
+from .config import DRFConfig, load_config, overrides_from_strings, run_reporting_errors
+from .sampling import load_pipeline
 
 # %% auto #0
-__all__ = ['ModelUnavailable', 'explain_load_failure', 'load_pipeline', 'add_generate_arguments', 'generate_video',
-           'generate_from_args', 'build_parser', 'main']
-
-# %% ../nbs/11_cli.ipynb #33d0afef
-class ModelUnavailable(RuntimeError):
-    "A model id that could not be loaded: not downloaded, offline, or not a model folder."
-
-def explain_load_failure(model_id: str, err: Exception) -> ModelUnavailable:
-    "A `ModelUnavailable` naming `model_id`, the cause, and the two ways out."
-    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
-    why = "HF_HUB_OFFLINE is set" if offline else "it is not in the local Hugging Face cache and could not be downloaded"
-    return ModelUnavailable(
-        f"could not load {model_id!r}: {why} ({type(err).__name__}: {str(err).splitlines()[0][:200]}).\n"
-        f"  Download it once with `huggingface-cli download {model_id}` on a machine with network access,\n"
-        f"  or point the config at a local folder (e.g. --set generator.model_id=/path/to/model), or use --preset tiny.")
-
-def load_pipeline(cfg: DRFConfig, device: str | None = None):
-    "The diffusers pipeline of `cfg.generator` (tiny stacks resolved to their saved folders), via `from_pretrained`."
-    import torch
-    from drf_nb.tiny import resolve_model_id
-    g = cfg.generator
-    if g.backbone == "wan": from diffusers import WanPipeline as Pipe
-    else: from diffusers import CogVideoXPipeline as Pipe
-    model_id = resolve_model_id(g.model_id, f"tiny-{'wan' if g.backbone == 'wan' else 'cogvideox'}")
-    try: pipe = Pipe.from_pretrained(model_id, dtype=getattr(torch, g.dtype))
-    except (OSError, ValueError) as e: raise explain_load_failure(model_id, e) from None  # the hub's offline, not-found and invalid-id errors subclass these
-    return pipe.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+__all__ = ['EPILOG', 'add_generate_arguments', 'generate_video', 'generate_from_args', 'build_parser', 'main']
 
 # %% ../nbs/11_cli.ipynb #8bb5a986
 def _config_from_args(args) -> DRFConfig:
-    "The validated config named by `--config` or `--preset`, with `--set` overrides."
-    return load_config(args.config if getattr(args, "config", None) else args.preset,
+    "The validated config named by `--config` or `--preset` (default: paper), with `--set` overrides."
+    return load_config(args.config if getattr(args, "config", None) else (args.preset or "paper"),
                        overrides=overrides_from_strings(getattr(args, "set", None)))
 
 def add_generate_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--prompt", required=True, help="the text prompt")
+    p.add_argument("--prompt", required=True, help="the text prompt (not empty)")
     p.add_argument("--out", default="runs/generate", help="output folder (created)")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--preset", default="tiny", choices=["tiny", "paper"], help="settings preset (default: tiny, runs on a CPU)")
+    src.add_argument("--preset", default=None, choices=["tiny", "paper"],
+                     help="settings preset (default: paper, the paper's Wan2.1-1.3B; tiny: random tiny models, runs on a CPU)")
     src.add_argument("--config", help="a YAML config file instead of a preset")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. generator.num_frames=17")
     p.add_argument("--steps", type=int, help="sampling steps (default: the config's evaluation.inference_steps)")
@@ -64,9 +43,8 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
 def generate_video(cfg: DRFConfig, prompt: str, out: str | Path, steps: int | None = None, seed: int = 0,
                    fmt: str = "mp4", negative_prompt: str | None = None, device: str | None = None) -> Path:
     "Generate one video for `prompt` with `cfg.generator` and write it under `out`; returns the file path."
-    import torch
-    from diffusers.utils import export_to_gif, export_to_video
-    if not prompt.strip(): raise ValueError("prompt is empty")
+    if not prompt or not prompt.strip(): raise ValueError("--prompt is empty: give the text the video should show")
+    if steps is not None and steps < 1: raise ValueError(f"--steps={steps}: must be a positive number of sampling steps")
     g = cfg.generator
     pipe = load_pipeline(cfg, device)
     pipe.set_progress_bar_config(disable=False, desc="sampling")
@@ -93,39 +71,39 @@ def generate_from_args(args) -> int:
     return 0
 
 # %% ../nbs/11_cli.ipynb #38067e39
+EPILOG = ("Settings: --config FILE, or --preset NAME (default: paper, the paper's settings and models; tiny: random tiny "
+          "models that run on a CPU), plus --set key=value. Exit codes: 0 done; 1 the job produced nothing (e.g. annotate "
+          "kept no record); 2 bad argument, config, file or input; 3 a model is not on this machine; 4 a device this "
+          "machine does not have. DRF_NB_DEBUG=1 shows tracebacks.")
+
 def _commands():
-    "name -> (help, add_arguments, run); the owning modules are imported here so `--help` lists every option."
-    from drf_nb import annotation, training
+    "name -> (help, add_arguments, run, models the job needs for a missing-model message)."
+    needs = lambda job: (lambda args: _config_from_args(args).hub_models(job))
     return {
-        "generate": ("generate a video from a prompt", add_generate_arguments, generate_from_args),
+        "generate": ("generate a video from a prompt", add_generate_arguments, generate_from_args, needs("generate")),
         "annotate": ("annotate captioned videos: facets, questions, reference answers", annotation.add_annotate_arguments,
-                     annotation.annotate_from_args),
+                     annotation.annotate_from_args, needs("annotate")),
         "train": ("fine-tune the generator with Diffusion-DRF from a YAML config", training.add_train_arguments,
-                  training.train_from_args),
+                  training.train_from_args, needs("train")),
         "demo": ("single-prompt Diffusion-DRF on the tiny preset (CPU), with an HTML report", training.add_demo_arguments,
-                 training.demo_from_args),
+                 training.demo_from_args, None),
     }
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="drf-nb", description="Diffusion-DRF: fine-tune text-to-video diffusion models "
-                                "with free, rich, differentiable rewards from a frozen VLM.")
-    from drf_nb import __version__
+                                "with free, rich, differentiable rewards from a frozen VLM.", epilog=EPILOG)
     p.add_argument("--version", action="version", version=f"drf_nb {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (help_, add, run) in _commands().items():
-        sp = sub.add_parser(name, help=help_, description=help_)
+    for name, (help_, add, run, needs) in _commands().items():
+        sp = sub.add_parser(name, help=help_, description=help_, epilog=EPILOG)
         add(sp)
-        sp.set_defaults(_run=run)
+        sp.set_defaults(_run=run, _needs=needs)
     return p
 
 def main(argv=None) -> int:
-    "The `drf-nb` console script."
-    args = build_parser().parse_args(argv)
-    try: return int(args._run(args) or 0)
-    except ConfigError as e:
-        print(f"drf-nb {args.command}: invalid config: {e}", file=sys.stderr); return 2
-    except ModelUnavailable as e:
-        print(f"drf-nb {args.command}: {e}", file=sys.stderr); return 3
+    "The `drf-nb` console script: one line on stderr and a documented exit code for every mistake a user can make."
+    args = build_parser().parse_args(argv)  # argparse itself reports a malformed command line (exit 2)
+    return run_reporting_errors(f"drf-nb {args.command}", args._run, args, args._needs)
 
 # %% ../nbs/11_cli.ipynb #4dba1f48
 if __name__ == "__main__" and not hasattr(sys, "ps1"): sys.exit(main())

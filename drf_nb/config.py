@@ -16,13 +16,36 @@ import yaml
 # %% auto #0
 __all__ = ['BACKBONES', 'DTYPES', 'CRITIC_FAMILIES', 'REWARD_KINDS', 'DIMENSIONS', 'EXPLANATIONS', 'CHECKPOINTING', 'SCHEDULERS',
            'DECODERS', 'CLAMP_MODES', 'OPTIMIZERS', 'MIXED_PRECISION', 'FINETUNE_MODES', 'REPORT_TO', 'LLM_BACKENDS',
-           'PRESETS', 'ConfigError', 'GeneratorConfig', 'CriticConfig', 'RewardConfig', 'SamplingConfig',
-           'DecodingConfig', 'TrainingConfig', 'AnnotationConfig', 'EvaluationConfig', 'DRFConfig', 'validate_config',
-           'paper_config', 'tiny_config', 'get_preset', 'load_config', 'overrides_from_strings']
+           'PRESETS', 'EXIT_CODES', 'ConfigError', 'ModelUnavailable', 'DeviceUnavailable', 'explain_load_failure',
+           'GeneratorConfig', 'CriticConfig', 'RewardConfig', 'SamplingConfig', 'DecodingConfig', 'TrainingConfig',
+           'AnnotationConfig', 'EvaluationConfig', 'DRFConfig', 'validate_config', 'paper_config', 'tiny_config',
+           'get_preset', 'load_config', 'overrides_from_strings', 'run_reporting_errors']
 
 # %% ../nbs/00_config.ipynb #53695618
 class ConfigError(ValueError):
     "A configuration value or key that is not allowed; the message names the field and the allowed values."
+
+class ModelUnavailable(RuntimeError):
+    "A model id that could not be loaded: not downloaded, offline, or not a model folder."
+
+class DeviceUnavailable(RuntimeError):
+    "A device that this machine does not have (e.g. `cuda` without a GPU)."
+
+def explain_load_failure(model_id: str, err: Exception, needed: list[str] | tuple = ()) -> ModelUnavailable:
+    "A one-line `ModelUnavailable` naming `model_id`, why it failed, and the exact download command for every id in `needed`."
+    import os
+    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("0", "", "false", "no")
+    why = ("HF_HUB_OFFLINE is set and it is not in the local Hugging Face cache" if offline else
+           "it is not in the local Hugging Face cache and could not be downloaded")
+    ids = list(dict.fromkeys([model_id, *needed]))  # the failing id first, each once
+    if os.path.isabs(model_id) or model_id.startswith("."):  # a local folder: nothing to download
+        exc = ModelUnavailable(f"could not load {model_id!r}: not a model folder ({type(err).__name__})")
+    else:
+        cmd = " && ".join(f"hf download {m}" for m in ids if "/" in m)
+        exc = ModelUnavailable(f"could not load {model_id!r}: {why} ({type(err).__name__}); download what this job needs on a "
+                               f"machine with network access with `{cmd}` (the `hf` command of huggingface_hub), or use --preset tiny")
+    exc.model_id, exc.error = model_id, err  # so a caller that knows the whole job can name every model it needs
+    return exc
 
 # %% ../nbs/00_config.ipynb #14f64bef
 @dataclass
@@ -127,6 +150,7 @@ class TrainingConfig:
     output_dir: str = "runs/train"
     dataset_path: str = ""  # the annotation pipeline's output; empty with single_prompt set
     single_prompt: str = ""  # Fig. 9: tune on one prompt and its questions
+    single_prompt_reference: str = ""  # a real video matching single_prompt: the reference frames of its Phy/VQ queries
     checkpoint_every: int = 100
     keep_checkpoints: int = 3
     validate_every: int = 100
@@ -204,15 +228,31 @@ class DRFConfig:
 
     @classmethod
     def from_yaml(cls, path_or_text) -> "DRFConfig":
-        "Load a YAML file (or YAML text) written by `to_yaml` or by hand."
+        "Load a YAML file (or YAML text) written by `to_yaml` or by hand; errors name the file."
         p = Path(str(path_or_text))
-        text = p.read_text() if "\n" not in str(path_or_text) and p.exists() else str(path_or_text)
+        is_file = "\n" not in str(path_or_text) and p.exists()
+        where = f"config file {str(p)!r}" if is_file else "config"
+        text = p.read_text() if is_file else str(path_or_text)
         try: d = yaml.safe_load(text) or {}
-        except yaml.YAMLError as e: raise ConfigError(f"config: not valid YAML ({e})") from None
-        return cls.from_dict(d)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            raise ConfigError(f"{where}: not valid YAML{at}: {getattr(e, 'problem', None) or type(e).__name__}") from None
+        if not isinstance(d, dict): raise ConfigError(f"{where}: expected a mapping of sections (generator:, reward:, ...), got {type(d).__name__}")
+        try: return cls.from_dict(d)
+        except ConfigError as e:
+            if is_file: raise ConfigError(f"{where}: {e}") from None
+            raise
 
     @property
     def is_tiny(self) -> bool: return self.preset == "tiny"
+
+    def hub_models(self, job: str = "train") -> list[str]:
+        "The model ids `job` (generate, annotate, train) loads from the Hugging Face cache; tiny stacks and local folders excluded."
+        ids = {"generate": [self.generator.model_id], "annotate": [self.annotation.llm_model_id, self.critic.model_id],
+               "train": [self.generator.model_id] + ([self.critic.model_id] if self.reward.kind in ("vanilla_drf", "diffusion_drf") else [])}
+        if job not in ids: raise ValueError(f"job={job!r}: one of {', '.join(ids)}")
+        return [m for m in dict.fromkeys(ids[job]) if m and "/" in m and not Path(m).exists() and not m.startswith("tiny")]
 
 # %% ../nbs/00_config.ipynb #dbabbb1d
 def _merge(obj, d: dict, prefix: str):
@@ -374,3 +414,31 @@ def overrides_from_strings(items) -> dict:
         for part in parents: node = node.setdefault(part, {})
         node[leaf] = value
     return out
+
+# %% ../nbs/00_config.ipynb #6b621e37
+EXIT_CODES = {"ok": 0, "nothing produced": 1, "bad argument, config, file or input": 2, "model not available": 3,
+              "device not available": 4}
+
+def _one_line(msg: str) -> str: return " ".join(str(msg).split())
+
+def run_reporting_errors(prog: str, job, args, models_needed=None) -> int:
+    """Run `job(args)` and return its exit status; expected errors become one stderr line `prog: message` and their code
+    (ConfigError, ValueError, FileNotFoundError: 2; ModelUnavailable: 3; DeviceUnavailable: 4). `models_needed(args)`,
+    if given, lists every hub model the job needs, so a missing one is reported with the download command for all of them."""
+    import os, sys
+    debug = os.environ.get("DRF_NB_DEBUG", "0").lower() not in ("0", "", "false", "no")
+    def fail(msg, code):
+        if debug: raise
+        print(f"{prog}: {_one_line(msg)}", file=sys.stderr)
+        return code
+    try: return int(job(args) or 0)
+    except ConfigError as e: return fail(f"invalid config: {e}", 2)
+    except ModelUnavailable as e:
+        needed = []
+        if models_needed is not None and getattr(e, "error", None) is not None:
+            try: needed = models_needed(args)
+            except Exception: needed = []  # the config itself was fine a moment ago; never hide the real message
+        return fail(explain_load_failure(e.model_id, e.error, needed) if needed else e, 3)
+    except DeviceUnavailable as e: return fail(e, 4)
+    except FileNotFoundError as e: return fail(e if not e.filename else f"{e.filename}: {e.strerror or 'not found'}", 2)
+    except ValueError as e: return fail(e, 2)

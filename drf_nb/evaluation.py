@@ -17,6 +17,8 @@ from typing import Protocol, runtime_checkable
 import pandas as pd
 import torch
 
+from .sampling import load_pipeline
+
 # %% auto #0
 __all__ = ['PAPER_TABLES', 'TABLE2', 'TABLE4', 'TABLE6', 'TABLE7', 'FIG6', 'VBENCH2_AXES', 'VBENCH2_DIMENSIONS',
            'VBENCH2_INSTALL', 'NOT_EVALUATED', 'paper_table', 'dimension_key', 'dimension_label', 'vbench2_prompts',
@@ -161,7 +163,7 @@ def generate_vbench2_videos(pipe_or_cfg, out_dir, dimensions=None, limit: int | 
                             videos_per_prompt_override: int | None = None, device: str | None = None) -> dict:
     """Generate VBench-2.0 videos under `out_dir` in the evaluator's layout; existing files are skipped (resume).
 
-    `pipe_or_cfg`: a `DRFConfig` (its generator is loaded with `drf_nb.cli.load_pipeline`), a diffusers pipeline
+    `pipe_or_cfg`: a `DRFConfig` (its generator is loaded with `drf_nb.sampling.load_pipeline`), a diffusers pipeline
     (then `cfg` gives sizes and evaluation settings; default the paper preset), or a `DRFTrainer` (its current DiT). `limit`: prompts per dimension.
     `seeds`: one seed per video index (default `cfg.evaluation.seed + index`). Returns counts and the paths written."""
     from diffusers.utils import export_to_video
@@ -169,7 +171,6 @@ def generate_vbench2_videos(pipe_or_cfg, out_dir, dimensions=None, limit: int | 
     from drf_nb.config import DRFConfig, load_config
     if isinstance(pipe_or_cfg, DRFConfig):
         cfg = pipe_or_cfg
-        from drf_nb.cli import load_pipeline
         pipe = None  # loaded lazily: a fully generated folder needs no model
     elif hasattr(pipe_or_cfg, "reward_fn") and hasattr(pipe_or_cfg, "generate"): pipe, cfg = pipe_or_cfg, pipe_or_cfg.cfg
     else: pipe, cfg = pipe_or_cfg, (cfg or load_config("paper"))

@@ -12,11 +12,13 @@ import torch
 from diffusers import CogVideoXPipeline, WanPipeline
 from torch.utils.checkpoint import checkpoint
 
-from .config import CHECKPOINTING, GeneratorConfig, SamplingConfig
+from .config import CHECKPOINTING, DRFConfig, DeviceUnavailable, GeneratorConfig, SamplingConfig, explain_load_failure
+from .tiny import resolve_model_id
 
 # %% auto #0
-__all__ = ['GENERATORS', 'PromptEmbeds', 'Schedule', 'VideoGenerator', 'WanGenerator', 'CogVideoXGenerator', 'load_generator',
-           'SampleOutput', 'draw_backprop_steps', 'sample', 'sample_from_config', 'sample_inference']
+__all__ = ['GENERATOR_PIPELINES', 'GENERATORS', 'PromptEmbeds', 'Schedule', 'resolve_device', 'load_pipeline_of', 'load_pipeline',
+           'VideoGenerator', 'WanGenerator', 'CogVideoXGenerator', 'load_generator', 'SampleOutput',
+           'draw_backprop_steps', 'sample', 'sample_from_config', 'sample_inference']
 
 # %% ../nbs/04_sampling.ipynb #39cd85e8
 @dataclass
@@ -42,6 +44,34 @@ class Schedule:
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
+# %% ../nbs/04_sampling.ipynb #f2e6e264
+def resolve_device(device: str | None = None) -> torch.device:
+    "`device`, or cuda when there is one; `DeviceUnavailable` (one line) for a device this machine does not have."
+    if device is None: return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try: dev = torch.device(device)
+    except (RuntimeError, TypeError): raise DeviceUnavailable(f"device {device!r}: not a device name (cpu, cuda, cuda:1, ...)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available(): raise DeviceUnavailable(f"device {device!r}: no CUDA GPU on this machine (torch.cuda.is_available() is False); use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise DeviceUnavailable(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type not in ("cpu", "mps", "xpu"): raise DeviceUnavailable(f"device {device!r}: not supported here (cpu or cuda)")
+    return dev
+
+def load_pipeline_of(pipeline_cls, model_id: str, dtype: torch.dtype):
+    "`pipeline_cls.from_pretrained(model_id)`, with a missing model turned into a one-line `ModelUnavailable`."
+    try: return pipeline_cls.from_pretrained(model_id, dtype=dtype)
+    except (OSError, ValueError) as e: raise explain_load_failure(model_id, e) from None  # the hub's offline, not-found and invalid-id errors subclass these
+
+def load_pipeline(cfg: DRFConfig, device: str | None = None):
+    "The diffusers pipeline of `cfg.generator` (tiny stacks resolved to their saved folders), on `device`."
+    g = cfg.generator
+    if g.backbone not in GENERATOR_PIPELINES: raise ValueError(f"generator.backbone={g.backbone!r}: allowed values are {', '.join(GENERATOR_PIPELINES)}")
+    dev = resolve_device(device)  # before the load: a wrong device fails in a second, not after minutes of loading
+    pipe = load_pipeline_of(GENERATOR_PIPELINES[g.backbone], resolve_model_id(g.model_id, f"tiny-{g.backbone}"), _DTYPES[g.dtype])
+    return pipe.to(dev)
+
+GENERATOR_PIPELINES = {"wan": WanPipeline, "cogvideox": CogVideoXPipeline}
+
 # %% ../nbs/04_sampling.ipynb #e046aa7e
 class VideoGenerator(torch.nn.Module):
     "Base adapter: a diffusers text-to-video pipeline seen as DiT (trainable) + frozen VAE and text encoder."
@@ -61,9 +91,8 @@ class VideoGenerator(torch.nn.Module):
     @classmethod
     def from_pretrained(cls, model_id, dtype=torch.bfloat16, device=None, **kw) -> "VideoGenerator":
         "Load with the diffusers pipeline's own `from_pretrained` (`tiny` or a tiny stack name works too)."
-        from drf_nb.tiny import resolve_model_id
         if isinstance(dtype, str): dtype = _DTYPES[dtype]
-        pipe = cls.pipeline_cls.from_pretrained(resolve_model_id(model_id, cls.default_tiny), dtype=dtype)
+        pipe = load_pipeline_of(cls.pipeline_cls, resolve_model_id(model_id, cls.default_tiny), dtype)
         gen = cls(pipe, **kw)
         return gen.to(device) if device is not None else gen
 
