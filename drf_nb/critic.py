@@ -11,7 +11,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import DTYPES, ConfigError, CriticConfig
+from fastcore.basics import patch
+from tokenizers import pre_tokenizers
+from transformers import (AutoProcessor, GotOcr2ImageProcessor, InternVLConfig, InternVLForConditionalGeneration, InternVLProcessor,
+                          InternVLVideoProcessor, Qwen2_5_VLForConditionalGeneration, Qwen2Tokenizer)
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+from .config import DTYPES, ConfigError, CriticConfig, explain_load_failure
 from .frames import QwenVideoSpec, check_video, concat_reference, qwen_video_inputs, resize_frames
 from .tiny import QWEN_SPECIAL_TOKENS, register_tiny, resolve_model_id
 
@@ -44,6 +51,7 @@ class Critic(nn.Module):
     default_tiny: str | None = None
     end_of_turn: str = "<|im_end|>"
     lm_batch_per_visual: bool = False  # False: all queries in one LM batch; True: one batch per distinct visual input
+    temporal_patch: int = 1  # frames per visual token in time (Qwen2.5-VL: 2); each video segment fills whole patches
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -62,7 +70,6 @@ class Critic(nn.Module):
         "The critic is always in eval mode; checkpointed layers keep their own flag so that checkpointing runs."
         super().train(False)
         if self.cfg.gradient_checkpointing:
-            from transformers.modeling_layers import GradientCheckpointingLayer
             for m in self.model.modules():
                 if isinstance(m, GradientCheckpointingLayer): m.training = True
         return self
@@ -78,11 +85,13 @@ class Critic(nn.Module):
             if cfg.family not in CRITICS:
                 raise ConfigError(f"critic.family={cfg.family!r} has no adapter; known: {', '.join(CRITICS)}")
             return CRITICS[cfg.family].from_config(cfg)
-        from transformers import AutoProcessor
         path = resolve_model_id(cfg.model_id, cls.default_tiny)
         if cfg.dtype not in DTYPES: raise ConfigError(f"critic.dtype={cfg.dtype!r}: allowed values are {', '.join(DTYPES)}")
-        model = cls.model_class().from_pretrained(path, dtype=getattr(torch, cfg.dtype), attn_implementation=cfg.attn_implementation)
-        return cls(model, AutoProcessor.from_pretrained(path), cfg)
+        try:
+            model = cls.model_class().from_pretrained(path, dtype=getattr(torch, cfg.dtype), attn_implementation=cfg.attn_implementation)
+            processor = AutoProcessor.from_pretrained(path)
+        except (OSError, ValueError) as e: raise explain_load_failure(path, e) from None  # not downloaded, offline, or not a model folder
+        return cls(model, processor, cfg)
 
     # ---- adapter hooks
     def visual_inputs(self, frames: Tensor, fps: float) -> dict: raise NotImplementedError
@@ -100,152 +109,172 @@ class Critic(nn.Module):
         c = self.model.config
         return getattr(getattr(c, "text_config", c), "max_position_embeddings")
 
-    def _frames(self, video: Tensor, reference: Tensor | None, use_reference: bool) -> Tensor:
-        if not use_reference: return video
-        if reference is None: raise ValueError("a query has use_reference=True but no reference frames were given")
-        return concat_reference(video, reference)
 
-    def _check(self, video, queries, reference):
-        check_video(video, "video")
-        if reference is not None: check_video(reference, "reference")
-        if not queries: raise ValueError("no queries to score")
-        for i, q in enumerate(queries):
-            if not isinstance(q, CriticQuery): raise ValueError(f"query {i} must be a CriticQuery, got {type(q).__name__}")
-            if not q.question.strip(): raise ValueError(f"query {i} has an empty question")
-            if not q.answer.strip(): raise ValueError(f"query {i} has an empty answer: nothing to score")
+# %% ../nbs/03_critic.ipynb #47441753
+@patch
+def _frames(self: Critic, video: Tensor, reference: Tensor | None, use_reference: bool) -> Tensor:
+    if not use_reference: return video
+    if reference is None: raise ValueError("a query has use_reference=True but no reference frames were given")
+    return concat_reference(video, reference, self.temporal_patch)
 
-    def prompt_text(self, question: str) -> str:
-        "The chat-template prompt with one video placeholder and the generation header."
-        msgs = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]}]
-        return self.processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+@patch
+def _check(self: Critic, video, queries, reference):
+    check_video(video, "video")
+    if reference is not None: check_video(reference, "reference")
+    if not queries: raise ValueError("no queries to score")
+    for i, q in enumerate(queries):
+        if not isinstance(q, CriticQuery): raise ValueError(f"query {i} must be a CriticQuery, got {type(q).__name__}")
+        if not q.question.strip(): raise ValueError(f"query {i} has an empty question")
+        if not q.answer.strip(): raise ValueError(f"query {i} has an empty answer: nothing to score")
 
-    def _ids(self, text: str) -> list[int]: return self.tokenizer(text, add_special_tokens=False).input_ids
+@patch
+def prompt_text(self: Critic, question: str) -> str:
+    "The chat-template prompt with one video placeholder and the generation header."
+    msgs = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]}]
+    return self.processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
 
-    def answer_ids(self, answer: str) -> list[int]:
-        "Token ids scored for `answer`: its text followed by the end-of-turn token."
-        return self._ids(answer + self.end_of_turn)
+@patch
+def _ids(self: Critic, text: str) -> list[int]: return self.tokenizer(text, add_special_tokens=False).input_ids
 
-    def _encode_all(self, video, queries, reference, fps, share: bool):
-        "Visual inputs and features per query; with `share`, one encoding per distinct visual input."
-        cache, visuals, feats = {}, [], []
-        for q in queries:
-            key = bool(q.use_reference)
-            if share and key in cache: v, f = cache[key]
-            else:
-                v = self.visual_inputs(self._frames(video, reference, key).to(self.device), fps)
-                f = self.encode(v)
-                cache[key] = (v, f)
-            visuals.append(v); feats.append(f)
-        return visuals, feats
+@patch
+def answer_ids(self: Critic, answer: str) -> list[int]:
+    "Token ids scored for `answer`: its text followed by the end-of-turn token."
+    return self._ids(answer + self.end_of_turn)
 
-    def _forward(self, queries, visuals, feats) -> CriticOutput:
-        rows, spans = [], []
-        for q, v in zip(queries, visuals):
-            p, a = self._ids(self.expand_prompt(self.prompt_text(q.question), v)), self.answer_ids(q.answer)
-            if len(p) + len(a) > self.max_positions:
-                raise ValueError(f"query of {len(p)} prompt + {len(a)} answer tokens (video included) exceeds the "
-                                 f"model's context of max_position_embeddings={self.max_positions}: use fewer or smaller frames")
-            rows.append(p + a); spans.append((len(p), len(a)))
-        L = max(map(len, rows))
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        ids = torch.full((len(rows), L), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), L), dtype=torch.long)
-        for i, r in enumerate(rows): ids[i, :len(r)] = torch.tensor(r); mask[i, :len(r)] = 1  # right padding
+@patch
+def _encode_all(self: Critic, video, queries, reference, fps, share: bool):
+    "Visual inputs and features per query; with `share`, one encoding per distinct visual input."
+    cache, visuals, feats = {}, [], []
+    for q in queries:
+        key = bool(q.use_reference)
+        if share and key in cache: v, f = cache[key]
+        else:
+            v = self.visual_inputs(self._frames(video, reference, key).to(self.device), fps)
+            f = self.encode(v)
+            cache[key] = (v, f)
+        visuals.append(v); feats.append(f)
+    return visuals, feats
+
+
+# %% ../nbs/03_critic.ipynb #ffdd9b9c
+@patch
+def _forward(self: Critic, queries, visuals, feats) -> CriticOutput:
+    rows, spans = [], []
+    for q, v in zip(queries, visuals):
+        p, a = self._ids(self.expand_prompt(self.prompt_text(q.question), v)), self.answer_ids(q.answer)
+        if len(p) + len(a) > self.max_positions:
+            raise ValueError(f"query of {len(p)} prompt + {len(a)} answer tokens (video included) exceeds the "
+                             f"model's context of max_position_embeddings={self.max_positions}: use fewer or smaller frames")
+        rows.append(p + a); spans.append((len(p), len(a)))
+    L = max(map(len, rows))
+    pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+    ids = torch.full((len(rows), L), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), L), dtype=torch.long)
+    for i, r in enumerate(rows): ids[i, :len(r)] = torch.tensor(r); mask[i, :len(r)] = 1  # right padding
+    ids, mask = ids.to(self.device), mask.to(self.device)
+    hidden = self.lm_hidden(ids, mask, visuals, feats)
+    # the logit at position t predicts token t+1: answer token j of row i is read at p_i + j - 1
+    pos = [(i, torch.arange(p - 1, p + a - 1)) for i, (p, a) in enumerate(spans)]
+    h = torch.cat([hidden[i, idx.to(hidden.device)] for i, idx in pos])
+    targets = torch.cat([ids[i, idx.to(ids.device) + 1] for i, idx in pos])
+    logits = self.model.get_output_embeddings()(h).float()  # lm_head only where needed: no (N, L, vocab) tensor
+    lp = logits.log_softmax(-1).gather(-1, targets[:, None])[:, 0]
+    sizes = [a for _, a in spans]
+    token_lps = list(lp.split(sizes))
+    return CriticOutput(logprob_sums=torch.stack([t.sum() for t in token_lps]), token_logprobs=token_lps,
+                        answer_token_ids=list(targets.split(sizes)), num_tokens=torch.tensor(sizes))
+
+
+# %% ../nbs/03_critic.ipynb #42daa290
+@patch
+def score(self: Critic, video: Tensor, queries: list[CriticQuery], reference: Tensor | None = None, fps: float = 16.0) -> CriticOutput:
+    "Answer log-likelihoods of all `queries`: one vision encoding per distinct visual input, one batched LM forward."
+    self._check(video, queries, reference)
+    visuals, feats = self._encode_all(video, queries, reference, fps, share=True)
+    if not self.lm_batch_per_visual: return self._forward(queries, visuals, feats)
+    # one LM batch per distinct visual input: rows of a batch have similar lengths, so little padding
+    groups = {}
+    for i, q in enumerate(queries): groups.setdefault(bool(q.use_reference), []).append(i)
+    parts = {}
+    for idx in groups.values():
+        o = self._forward([queries[i] for i in idx], [visuals[i] for i in idx], [feats[i] for i in idx])
+        for j, i in enumerate(idx): parts[i] = (o.logprob_sums[j], o.token_logprobs[j], o.answer_token_ids[j], o.num_tokens[j])
+    order = [parts[i] for i in range(len(queries))]
+    return CriticOutput(logprob_sums=torch.stack([p[0] for p in order]), token_logprobs=[p[1] for p in order],
+                        answer_token_ids=[p[2] for p in order], num_tokens=torch.stack([p[3] for p in order]))
+
+@patch
+def score_naive(self: Critic, video: Tensor, queries: list[CriticQuery], reference: Tensor | None = None, fps: float = 16.0) -> CriticOutput:
+    "The same, one query at a time with its own vision encoding (the slow reference)."
+    self._check(video, queries, reference)
+    outs = []
+    for q in queries:
+        visuals, feats = self._encode_all(video, [q], reference, fps, share=False)
+        outs.append(self._forward([q], visuals, feats))
+    return CriticOutput(logprob_sums=torch.cat([o.logprob_sums for o in outs]),
+                        token_logprobs=[o.token_logprobs[0] for o in outs],
+                        answer_token_ids=[o.answer_token_ids[0] for o in outs],
+                        num_tokens=torch.cat([o.num_tokens for o in outs]))
+
+
+# %% ../nbs/03_critic.ipynb #fb5a506c
+@patch(as_prop=True)
+def eos_ids(self: Critic) -> set[int]:
+    e = self.model.generation_config.eos_token_id
+    e = self.tokenizer.convert_tokens_to_ids(self.end_of_turn) if e is None else e
+    return set(e) if isinstance(e, (list, tuple)) else {int(e)}
+
+@patch
+@torch.no_grad()
+def generate_ids(self: Critic, video: Tensor, questions: list[str], reference: Tensor | None = None, fps: float = 16.0,
+                 max_new_tokens: int = 512, batch_size: int | None = None, min_new_tokens: int = 0) -> list[Tensor]:
+    "Greedy answer token ids per question (each ends at its first end-of-turn token, which is kept)."
+    check_video(video, "video")
+    if not questions: return []
+    if batch_size is not None and batch_size < 1: raise ValueError(f"batch_size={batch_size}: must be >= 1 or None (all at once)")
+    frames = video if reference is None else concat_reference(video, reference, self.temporal_patch)
+    visual = self.visual_inputs(frames.to(self.device), fps)
+    rows = []
+    for i, q in enumerate(questions):
+        if not isinstance(q, str) or not q.strip(): raise ValueError(f"question {i} is empty")
+        rows.append(self._ids(self.expand_prompt(self.prompt_text(q), visual)))
+        if len(rows[-1]) + max_new_tokens > self.max_positions:
+            raise ValueError(f"question {i}: {len(rows[-1])} prompt tokens + max_new_tokens={max_new_tokens} exceed "
+                             f"max_position_embeddings={self.max_positions}")
+    feature = self.encode(visual)  # once per call: every row shows the same frames
+    bs = batch_size or len(rows)
+    pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.eos_ids)
+    eos, out = self.eos_ids, []
+    for s in range(0, len(rows), bs):
+        chunk = rows[s:s + bs]
+        L = max(map(len, chunk))
+        ids = torch.full((len(chunk), L), pad, dtype=torch.long)
+        mask = torch.zeros((len(chunk), L), dtype=torch.long)
+        # left padding: every row's last prompt token sits at the same column, where decoding continues
+        for i, r in enumerate(chunk): ids[i, L - len(r):] = torch.tensor(r); mask[i, L - len(r):] = 1
         ids, mask = ids.to(self.device), mask.to(self.device)
-        hidden = self.lm_hidden(ids, mask, visuals, feats)
-        # the logit at position t predicts token t+1: answer token j of row i is read at p_i + j - 1
-        pos = [(i, torch.arange(p - 1, p + a - 1)) for i, (p, a) in enumerate(spans)]
-        h = torch.cat([hidden[i, idx.to(hidden.device)] for i, idx in pos])
-        targets = torch.cat([ids[i, idx.to(ids.device) + 1] for i, idx in pos])
-        logits = self.model.get_output_embeddings()(h).float()  # lm_head only where needed: no (N, L, vocab) tensor
-        lp = logits.log_softmax(-1).gather(-1, targets[:, None])[:, 0]
-        sizes = [a for _, a in spans]
-        token_lps = list(lp.split(sizes))
-        return CriticOutput(logprob_sums=torch.stack([t.sum() for t in token_lps]), token_logprobs=token_lps,
-                            answer_token_ids=list(targets.split(sizes)), num_tokens=torch.tensor(sizes))
+        gen = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
+                                  min_new_tokens=min_new_tokens or None, do_sample=False, pad_token_id=pad,
+                                  **self.generate_inputs(ids, visual, feature))[:, L:].cpu()
+        for row in gen:  # rows that finished early are filled with pad after their end-of-turn: cut there
+            ends = [j for j, t in enumerate(row.tolist()) if t in eos]
+            out.append(row[:ends[0] + 1] if ends else row)
+    return out
 
-    def score(self, video: Tensor, queries: list[CriticQuery], reference: Tensor | None = None, fps: float = 16.0) -> CriticOutput:
-        "Answer log-likelihoods of all `queries`: one vision encoding per distinct visual input, one batched LM forward."
-        self._check(video, queries, reference)
-        visuals, feats = self._encode_all(video, queries, reference, fps, share=True)
-        if not self.lm_batch_per_visual: return self._forward(queries, visuals, feats)
-        # one LM batch per distinct visual input: rows of a batch have similar lengths, so little padding
-        groups = {}
-        for i, q in enumerate(queries): groups.setdefault(bool(q.use_reference), []).append(i)
-        parts = {}
-        for idx in groups.values():
-            o = self._forward([queries[i] for i in idx], [visuals[i] for i in idx], [feats[i] for i in idx])
-            for j, i in enumerate(idx): parts[i] = (o.logprob_sums[j], o.token_logprobs[j], o.answer_token_ids[j], o.num_tokens[j])
-        order = [parts[i] for i in range(len(queries))]
-        return CriticOutput(logprob_sums=torch.stack([p[0] for p in order]), token_logprobs=[p[1] for p in order],
-                            answer_token_ids=[p[2] for p in order], num_tokens=torch.stack([p[3] for p in order]))
-
-    def score_naive(self, video: Tensor, queries: list[CriticQuery], reference: Tensor | None = None, fps: float = 16.0) -> CriticOutput:
-        "The same, one query at a time with its own vision encoding (the slow reference)."
-        self._check(video, queries, reference)
-        outs = []
-        for q in queries:
-            visuals, feats = self._encode_all(video, [q], reference, fps, share=False)
-            outs.append(self._forward([q], visuals, feats))
-        return CriticOutput(logprob_sums=torch.cat([o.logprob_sums for o in outs]),
-                            token_logprobs=[o.token_logprobs[0] for o in outs],
-                            answer_token_ids=[o.answer_token_ids[0] for o in outs],
-                            num_tokens=torch.cat([o.num_tokens for o in outs]))
-
-    @property
-    def eos_ids(self) -> set[int]:
-        e = self.model.generation_config.eos_token_id
-        e = self.tokenizer.convert_tokens_to_ids(self.end_of_turn) if e is None else e
-        return set(e) if isinstance(e, (list, tuple)) else {int(e)}
-
-    @torch.no_grad()
-    def generate_ids(self, video: Tensor, questions: list[str], reference: Tensor | None = None, fps: float = 16.0,
-                     max_new_tokens: int = 512, batch_size: int | None = None, min_new_tokens: int = 0) -> list[Tensor]:
-        "Greedy answer token ids per question (each ends at its first end-of-turn token, which is kept)."
-        check_video(video, "video")
-        if not questions: return []
-        if batch_size is not None and batch_size < 1: raise ValueError(f"batch_size={batch_size}: must be >= 1 or None (all at once)")
-        frames = video if reference is None else concat_reference(video, reference)
-        visual = self.visual_inputs(frames.to(self.device), fps)
-        rows = []
-        for i, q in enumerate(questions):
-            if not isinstance(q, str) or not q.strip(): raise ValueError(f"question {i} is empty")
-            rows.append(self._ids(self.expand_prompt(self.prompt_text(q), visual)))
-            if len(rows[-1]) + max_new_tokens > self.max_positions:
-                raise ValueError(f"question {i}: {len(rows[-1])} prompt tokens + max_new_tokens={max_new_tokens} exceed "
-                                 f"max_position_embeddings={self.max_positions}")
-        feature = self.encode(visual)  # once per call: every row shows the same frames
-        bs = batch_size or len(rows)
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.eos_ids)
-        eos, out = self.eos_ids, []
-        for s in range(0, len(rows), bs):
-            chunk = rows[s:s + bs]
-            L = max(map(len, chunk))
-            ids = torch.full((len(chunk), L), pad, dtype=torch.long)
-            mask = torch.zeros((len(chunk), L), dtype=torch.long)
-            # left padding: every row's last prompt token sits at the same column, where decoding continues
-            for i, r in enumerate(chunk): ids[i, L - len(r):] = torch.tensor(r); mask[i, L - len(r):] = 1
-            ids, mask = ids.to(self.device), mask.to(self.device)
-            gen = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
-                                      min_new_tokens=min_new_tokens or None, do_sample=False, pad_token_id=pad,
-                                      **self.generate_inputs(ids, visual, feature))[:, L:].cpu()
-            for row in gen:  # rows that finished early are filled with pad after their end-of-turn: cut there
-                ends = [j for j, t in enumerate(row.tolist()) if t in eos]
-                out.append(row[:ends[0] + 1] if ends else row)
-        return out
-
-    def generate(self, video: Tensor, questions: list[str], reference: Tensor | None = None, fps: float = 16.0,
-                 max_new_tokens: int = 512, batch_size: int | None = None, min_new_tokens: int = 0) -> list[str]:
-        """Greedy answers to `questions`, in order (with `reference`: generated frames then reference frames).
-        All questions see one visual input: it is encoded once and up to `batch_size` questions (None: all) are
-        decoded together in one left-padded `model.generate` call; `batch_size=1` is the one-at-a-time reference.
-        `min_new_tokens` > 0 forbids the end-of-turn token for that many steps (fixed-length answers for benchmarks)."""
-        ids = self.generate_ids(video, questions, reference, fps, max_new_tokens, batch_size, min_new_tokens)
-        return [self.tokenizer.decode(t, skip_special_tokens=True).strip() for t in ids]
+@patch
+def generate(self: Critic, video: Tensor, questions: list[str], reference: Tensor | None = None, fps: float = 16.0,
+             max_new_tokens: int = 512, batch_size: int | None = None, min_new_tokens: int = 0) -> list[str]:
+    """Greedy answers to `questions`, in order (with `reference`: generated frames then reference frames).
+    All questions see one visual input: it is encoded once and up to `batch_size` questions (None: all) are
+    decoded together in one left-padded `model.generate` call; `batch_size=1` is the one-at-a-time reference.
+    `min_new_tokens` > 0 forbids the end-of-turn token for that many steps (fixed-length answers for benchmarks)."""
+    ids = self.generate_ids(video, questions, reference, fps, max_new_tokens, batch_size, min_new_tokens)
+    return [self.tokenizer.decode(t, skip_special_tokens=True).strip() for t in ids]
 
 def load_critic(cfg: CriticConfig) -> Critic:
     "The frozen critic described by `cfg` (dispatches on `cfg.family`)."
     return Critic.from_config(cfg)
+
 
 # %% ../nbs/03_critic.ipynb #18dee4bb
 class QwenVLCritic(Critic):
@@ -253,14 +282,13 @@ class QwenVLCritic(Critic):
     family, default_tiny = "qwen2_5_vl", "tiny-qwen2.5-vl"
 
     @classmethod
-    def model_class(cls):
-        from transformers import Qwen2_5_VLForConditionalGeneration
-        return Qwen2_5_VLForConditionalGeneration
+    def model_class(cls): return Qwen2_5_VLForConditionalGeneration
 
     def __init__(self, model, processor, cfg=None):
         super().__init__(model, processor, cfg)
         self.spec = QwenVideoSpec.from_processor(processor, min_pixels=self.cfg.min_pixels, max_pixels=self.cfg.max_pixels)
         self.video_token = processor.video_token if hasattr(processor, "video_token") else "<|video_pad|>"
+        self.temporal_patch = self.spec.temporal_patch_size
 
     def visual_inputs(self, frames, fps):
         out = qwen_video_inputs(frames, self.spec, fps)
@@ -277,7 +305,6 @@ class QwenVLCritic(Critic):
         return text.replace(self.video_token, self.video_token * n)
 
     def lm_hidden(self, input_ids, attention_mask, visuals, features):
-        from transformers.modeling_outputs import BaseModelOutputWithPooling
         vid = self.model.config.video_token_id
         out = self.model.model(
             input_ids=input_ids, attention_mask=attention_mask, use_cache=False,
@@ -288,7 +315,6 @@ class QwenVLCritic(Critic):
         return out.last_hidden_state
 
     def generate_inputs(self, input_ids, visual, feature):
-        from transformers.modeling_outputs import BaseModelOutputWithPooling
         n = input_ids.shape[0]
         # one video per row, all the same: the grid and timing per row drive mRoPE (get_rope_index skips the left
         # padding through the attention mask); the precomputed features are reused per row
@@ -309,9 +335,6 @@ INTERNVL_CHAT_TEMPLATE = (  # ChatML with InternVL's <video>/<image> placeholder
 
 def tiny_internvl(seed: int = 0, image_size: int = 56):
     "A seeded random `InternVLForConditionalGeneration` (2-layer ViT and Qwen2 LM) and its official processor."
-    from tokenizers import pre_tokenizers
-    from transformers import (GotOcr2ImageProcessor, InternVLConfig, InternVLForConditionalGeneration, InternVLProcessor,
-                              InternVLVideoProcessor, Qwen2Tokenizer)
     vocab = {c: i for i, c in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
     for t in QWEN_SPECIAL_TOKENS + list(INTERNVL_TOKENS.values()) + ["<image>"]: vocab[t] = len(vocab)
     tok = Qwen2Tokenizer(vocab=vocab, merges=[], unk_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>",
@@ -340,9 +363,7 @@ class InternVLCritic(Critic):
     family, default_tiny = "internvl", "tiny-internvl"
 
     @classmethod
-    def model_class(cls):
-        from transformers import InternVLForConditionalGeneration
-        return InternVLForConditionalGeneration
+    def model_class(cls): return InternVLForConditionalGeneration
 
     def __init__(self, model, processor, cfg=None):
         super().__init__(model, processor, cfg)
@@ -367,12 +388,10 @@ class InternVLCritic(Critic):
         return text.replace(p.video_token, frames)
 
     def lm_hidden(self, input_ids, attention_mask, visuals, features):
-        from transformers.modeling_outputs import BaseModelOutputWithPooling
         out = self.model.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False,
                                mm_encoder_outputs={"image": BaseModelOutputWithPooling(pooler_output=torch.cat(features))})
         return out.last_hidden_state
 
     def generate_inputs(self, input_ids, visual, feature):
-        from transformers.modeling_outputs import BaseModelOutputWithPooling
         # image features are placed in order of the <IMG_CONTEXT> tokens: each row's frames, row after row
         return dict(mm_encoder_outputs={"image": BaseModelOutputWithPooling(pooler_output=torch.cat([feature] * input_ids.shape[0]))})

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['RANGE_TOL', 'subsample_indices', 'find_shared_data', 'read_video', 'check_video', 'resize_frames', 'concat_reference',
-           'smart_resize', 'QwenVideoSpec', 'qwen_video_inputs']
+__all__ = ['RANGE_TOL', 'subsample_indices', 'find_shared_data', 'read_video', 'check_video', 'resize_frames', 'pad_to_patches',
+           'concat_reference', 'smart_resize', 'QwenVideoSpec', 'qwen_video_inputs']
 
 # %% ../nbs/02_frames.ipynb #7d9983fa
 def subsample_indices(num_frames: int, n: int) -> list[int]:
@@ -91,12 +91,19 @@ def resize_frames(video: torch.Tensor, height: int, width: int) -> torch.Tensor:
     if tuple(video.shape[-2:]) == (height, width): return video
     return F.interpolate(video, size=(height, width), mode="bicubic", antialias=True, align_corners=False)
 
-def concat_reference(video: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    "Generated frames followed by the reference frames resized to the generated size (and clamped to [-1, 1]), along time."
+def pad_to_patches(video: torch.Tensor, temporal_patch: int) -> torch.Tensor:
+    "`video` with its last frame repeated until its length is a multiple of `temporal_patch` (the official processor's padding)."
+    extra = -video.shape[0] % temporal_patch
+    return video if extra == 0 else torch.cat([video, video[-1:].expand(extra, *video.shape[1:])], dim=0)
+
+def concat_reference(video: torch.Tensor, reference: torch.Tensor, temporal_patch: int = 1) -> torch.Tensor:
+    """Generated frames followed by the reference frames resized to the generated size (and clamped to [-1, 1]), along time;
+    each segment padded to whole `temporal_patch`es (2 for Qwen2.5-VL) so that no visual token mixes the two videos."""
     check_video(video, "video"); check_video(reference, "reference")
+    if temporal_patch < 1: raise ValueError(f"temporal_patch={temporal_patch}: must be >= 1")
     # bicubic resampling overshoots near edges (a real frame at -1 can come out at -1.03): clamp back to the range
     ref = resize_frames(reference.to(video.dtype), *video.shape[-2:]).clamp(-1, 1)
-    return torch.cat([video, ref.to(video.device)], dim=0)
+    return torch.cat([pad_to_patches(video, temporal_patch), pad_to_patches(ref.to(video.device), temporal_patch)], dim=0)
 
 # %% ../nbs/02_frames.ipynb #822b99cf
 def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = 56 * 56, max_pixels: int = 14 * 14 * 4 * 1280) -> tuple[int, int]:
