@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from .config import DRFConfig, load_config
+from .config import ConfigError, DRFConfig, load_config, overrides_from_strings
 from .prompts import (DECOMPOSITION, FACETS, NOT_STATED, answer_decision, reference_guided_question,
                             ta_question)
 from .tiny import register_tiny, resolve_model_id, tiny_qwen_tokenizer
@@ -29,8 +29,8 @@ __all__ = ['QUERY_FIELDS', 'COT_INSTRUCTION', 'DROP_REASONS', 'ANNOTATION_FEATUR
            'TransformersLLM', 'LLMError', 'OpenAIChatLLM', 'ScriptedLLM', 'tiny_qwen2_instruct', 'make_llm',
            'decompose_captions', 'build_queries', 'cot_question', 'question_dimension', 'CriticAnswerer',
            'ScriptedAnswerer', 'make_answerer', 'answer_queries', 'filter_record', 'annotate_rows', 'AnnotationSummary',
-           'load_source', 'summarize', 'annotate', 'load_annotations', 'add_annotate_arguments', 'annotate_from_args',
-           'main']
+           'load_source', 'summarize', 'drop_report', 'annotate', 'load_annotations', 'add_annotate_arguments',
+           'annotate_from_args', 'main']
 
 # %% ../nbs/08_annotation.ipynb #506aa832
 def _norm_key(k: str) -> str: return re.sub(r"[^a-z]", "", k.lower())
@@ -54,15 +54,26 @@ _ALIAS = {a: facet for facet, names in _FULL_ALIASES.items() for a in names}
 # Names long enough to be unambiguous anywhere an entry can start (also after a comma inside one line).
 _UNAMBIGUOUS = {_norm_key(f) for f in FACETS} | {"objectsmotion", "objectmotion", "objectlocation", "spatialdistribution",
                                                  "colorrequirement", "colourrequirement", "cameramotion", "textpresence"}
+# Values that state nothing: exact phrases (compared after _norm_key), then phrasings such as "Not specified in the
+# prompt" or "No specific lighting mentioned"; a value with no letter at all (a number, "-", "") states nothing either.
 _NONE_VALUES = {"notexplicitlystated", "notstated", "none", "na", "null", "notmentioned", "notspecified", "nil",
-                "notapplicable", "unspecified", ""}
+                "notapplicable", "unspecified", "no", "unknown", "true", "false", "nothing"}
+_NOT_STATED_RE = re.compile(r"""(?i)^\W*(?:not\s+(?:\w+ly\s+)?(?:stated|specified|mentioned|described|provided|given|indicated|"""
+                            r"""applicable|defined|present)|(?:no|none)\b[\w\s/'-]{0,40}?\b(?:stated|specified|mentioned|"""
+                            r"""described|indicated|given|required|requirements?))\b""")
 
 # An entry starts at a line start, after `{` or after `,`; then an optional bullet or number ("1).",
 # "2.", "-", "*"), optional bold, an optionally quoted key, and a colon (also `'Lighting:':`, `**Key**:`).
 _KEY_RE = re.compile(
-    r"""(?P<open>^|[{,])[ \t]*(?:[-*\u2022]+[ \t]+|\d+[.)]+[ \t]*)?(?:\*\*)?(?P<q>["'])?"""
+    r"""(?P<open>^|[{,])[ \t]*(?P<bullet>[-*\u2022]+[ \t]+|\d+[.)]+[ \t]*)?(?:\*\*)?(?P<q>["'])?"""
     r"""(?P<key>[A-Za-z][^:\n"{}\[\]]{0,60}?)["']?[ \t]*(?:\*\*[ \t]*:|:[ \t]*["']?[ \t]*:(?!\s*["']?\s*:)|:[ \t]*\*\*|:)""",
     re.M)
+
+# A facet's key inside a value: the value ran into the next entry (a quote and comma lost, or a cut). Generic one-word
+# names (Environment, Lighting) count only when quoted, so "soft lighting: warm" inside a description is left alone.
+_RUNON_RE = re.compile(
+    r"""(?i)(?:["'](?:environment|lighting)["']|(?<![a-z])(?:objects?\s*\(s\)|objects?'?\s*motion|object\s*location|"""
+    r"""spatial\s*distribution|colou?r\s*requirements?|(?:letter\s*/\s*)?text\s*presence|camera\s*motion))[\s"'*)]{0,3}:""")
 
 # %% ../nbs/08_annotation.ipynb #cbc172c0
 @dataclass
@@ -71,7 +82,7 @@ class Decomposition:
     facets: dict  # facet name (prompts.FACETS) -> description str | None
     missing: list = field(default_factory=list)  # facets absent from the LLM's text (set to None)
     unknown: dict = field(default_factory=dict)  # keys that are no facet, with their values (dropped)
-    error: str = ""  # why nothing could be parsed; "" when parsed
+    error: str = ""  # why the answer was rejected ("<kind>: <detail>"); "" when parsed
     raw: str = ""  # the LLM's text, kept for inspection
 
     @property
@@ -82,6 +93,17 @@ class Decomposition:
     def facets_json(self) -> str: return json.dumps(self.facets, ensure_ascii=False)
     def notes_json(self) -> str:
         return json.dumps({"missing": self.missing, "unknown": self.unknown, "error": self.error}, ensure_ascii=False)
+
+def _clip(s: str, n: int = 60) -> str:
+    s = re.sub(r"\s+", " ", s).strip()
+    return repr(s if len(s) <= n else "..." + s[-n:])
+
+def _valid_text(s: str) -> str:
+    "Join escaped surrogate pairs; replace lone ones (Parquet stores UTF-8 only)."
+    return s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+def _plain_quotes(s: str) -> str:
+    return s.replace("\u2018", "'").replace("\u2019", "'").replace("\u201c", '"').replace("\u201d", '"')
 
 def _clean_value(v: str) -> str:
     v = re.split(r"\n[ \t]*(?:\}|```)", v)[0]  # a closing brace or fence on its own line ends the dict
@@ -102,36 +124,177 @@ def _clean_value(v: str) -> str:
     return re.sub(r"\s+", " ", v).strip()
 
 def _is_not_stated(v: str) -> bool:
-    return _norm_key(v) in _NONE_VALUES or _norm_key(v).startswith("notexplicitlystated")
+    "True for 'Not explicitly stated' and its variants, and for a value with no letter (a number, '-', '')."
+    if not re.search(r"[^\W\d_]", v): return True
+    return _norm_key(v) in _NONE_VALUES or bool(_NOT_STATED_RE.match(v))
 
-def parse_decomposition(text) -> Decomposition:
-    "Parse an LLM's dict-like decomposition into a `Decomposition`; never raises, records what it could not read."
-    raw = "" if text is None else str(text)
-    empty = {f: None for f in FACETS}
-    if not raw.strip(): return Decomposition(empty, list(FACETS), {}, "empty output", raw)
-    s = raw.replace("\u2018", "'").replace("\u2019", "'").replace("\u201c", '"').replace("\u201d", '"')
-    s = re.sub(r"^[ \t]*```[a-zA-Z]*[ \t]*$", "", s, flags=re.M)  # code fences
-    keys = []  # (start of key, end of key, facet or None, key text)
+# --- kind 1: an answer that arrives as a JSON *string* (escaped quotes), once or twice encoded ---
+_DECODER = json.JSONDecoder()
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "n": "\n", "t": "\t", "r": "", "b": "", "f": ""}
+
+def _string_literal(s: str, i: int):
+    "(decoded, end) of the JSON string literal at s[i], decoded again while it is itself a literal (doubly encoded); or None."
+    try: v, end = _DECODER.raw_decode(s, i)
+    except json.JSONDecodeError: return None
+    for _ in range(3):
+        if not isinstance(v, str) or not v.strip().startswith('"'): break
+        try: v, _ = _DECODER.raw_decode(v.strip())
+        except json.JSONDecodeError: break
+    return (v, end) if isinstance(v, str) else None
+
+def _unescape(s: str) -> str:
+    "One level of JSON string escapes undone, leniently (the literal may be cut before its closing quote)."
+    return re.sub(r'\\(u[0-9a-fA-F]{4}|["\\/ntrbf])',
+                  lambda m: chr(int(m.group(1)[1:], 16)) if len(m.group(1)) == 5 else _ESCAPES[m.group(1)], s)
+
+def _n_facet_keys(s: str) -> int: return sum(k.facet is not None for k in _scan_keys(_plain_quotes(s)))
+
+def _unwrap_encoded(s: str) -> str:
+    "The decomposition inside a JSON string literal (escaped, as some chat servers return it), decoded; else `s` as it is."
+    for _ in range(3):
+        at = [k.start for k in _scan_keys(s) if k.facet]
+        for m in re.finditer('"', s):
+            lit = _string_literal(s, m.start())
+            if not lit or (at and not (m.start() <= at[0] and lit[1] > at[-1])): continue  # must hold every facet key of `s`
+            n = _n_facet_keys(lit[0])
+            if n >= max(len(at), 1) and (n >= 2 or "\\" in s[m.start():lit[1]]): s = lit[0]; break
+        else:
+            if at and '"' in re.sub(r'\\+"', "", s): return s  # real quotes around its keys: not escaped as a whole
+            if not re.search(r'\\+["n]', s): return s
+            # no literal decodes (cut mid-string, or its quotes were stripped): undo the escaping by hand, once or twice
+            u = s
+            for _ in range(2):
+                u = _unescape(u)
+                if _n_facet_keys(u) > len(at): return u
+            return s
+    return s
+
+# --- the key scanner (dict-like text) ---
+@dataclass
+class _Key:
+    start: int  # where the entry's match starts (at the `{` or `,` that opens it, if any)
+    end: int  # where the value starts
+    facet: str | None  # the facet, None for an unknown key
+    key: str  # the key as written
+    bullet: bool
+    open: str  # "{", "," or ""
+
+def _scan_keys(s: str) -> list[_Key]:
+    keys = []
     for m in _KEY_RE.finditer(s):
         k = m.group("key").strip().strip("'\"").strip()
         nk = _norm_key(re.sub(r"^\d+[.)]+", "", k))
         facet = _ALIAS.get(nk)
         at_entry = m.group("open") != "," or m.group("q") is not None
-        if facet and (at_entry or nk in _UNAMBIGUOUS): keys.append((m.start(), m.end(), facet, k))
-        elif not facet and at_entry and len(k.split()) <= 4: keys.append((m.start(), m.end(), None, k))
-    facets, unknown = dict(empty), {}
-    seen = set()
-    for i, (_, end, facet, k) in enumerate(keys):
-        value = _clean_value(s[end:keys[i + 1][0] if i + 1 < len(keys) else len(s)])
-        if facet is None:
-            if value: unknown[k] = value  # a preamble such as "Here is the breakdown:" has no value
-        elif facet not in seen:
-            seen.add(facet)
-            facets[facet] = None if _is_not_stated(value) else value
-    if not seen:
-        why = f"no facet key found (unknown keys: {sorted(unknown)})" if unknown else "no facet key found"
-        return Decomposition(empty, list(FACETS), unknown, why, raw)
-    return Decomposition(facets, [f for f in FACETS if f not in seen], unknown, "", raw)
+        if (facet and (at_entry or nk in _UNAMBIGUOUS)) or (not facet and at_entry and len(k.split()) <= 4):
+            keys.append(_Key(m.start(), m.end(), facet, k, bool(m.group("bullet")), m.group("open")))
+    return keys
+
+# --- kind 2: a generation cut at max_new_tokens, or entries run together ---
+def _bulleted(line: str) -> bool: return bool(re.match(r"\s*(?:[-*\u2022]+\s|\d+[.)]+)", line))
+
+def _partial_key(line: str) -> bool:
+    "A line that is the beginning of a facet's key, with no colon yet (the text stops mid-key)."
+    n = _norm_key(re.sub(r"^[\s\-*\u2022\d.)'\"]*", "", line))
+    return len(n) >= 3 and ":" not in line and any(a.startswith(n) for a in _ALIAS)
+
+def _cut_or_runon(s: str, keys: list[_Key]) -> str:
+    "Why the entries look cut off or run together, or ''. Checks the entries up to the last facet (after it: an epilogue)."
+    last = max(i for i, k in enumerate(keys) if k.facet)
+    first = next(i for i, k in enumerate(keys) if k.facet)
+    opened = any(s[:k.start + len(k.open)].rstrip().endswith("{") for k in keys[:first + 1])  # after a preamble, if any
+    for i, k in enumerate(keys[:last + 1]):
+        name = k.facet or k.key
+        seg = s[k.end:keys[i + 1].start if i + 1 < len(keys) else len(s)]
+        body = seg.strip()
+        q = body[:1] if body[:1] in "'\"" else ""
+        if i < last:
+            b = body.rstrip(",").rstrip()
+            if q and (len(b) < 2 or b[-1] != q):
+                return f"run-on value: the value of {name} never closes its quote and runs into {keys[i + 1].key!r}: {_clip(body)}"
+        else:
+            if not body: return f"truncated: the text ends right after the key {name!r}"
+            after = k.end  # where the value's closing quote is passed
+            if q:  # the quoted value must close, then only `,`, `}`, a fence or a line end may follow
+                m = re.match(rf"\s*{q}.*?{q}(?=[ \t]*,?\s*(?:\}}|```|\n|$))", seg, re.S)
+                if not m or re.search(rf"{q}\s*,\s*{q}", m.group(0)):  # no closing quote, or it opens the next entry
+                    return f"truncated: the text ends inside or right after the value of {name}: {_clip(body)}"
+                after += m.end()
+            if opened and "}" not in s[after:]:
+                missing = [f for f in FACETS if f not in {x.facet for x in keys}]
+                return (f"truncated: the '{{' never closes (the text ends after {name!r}: {_clip(body, 40)}"
+                        + (f"; {len(missing)} facet(s) missing)" if missing else ")"))
+        v = _clean_value(seg)
+        if _RUNON_RE.search(v): return f"run-on value: the value of {name} contains another facet's key: {_clip(v, 80)}"
+    lines = s.rstrip().splitlines()
+    tail_start = len(s.rstrip()) - len(lines[-1])
+    if not opened and tail_start > keys[-1].start and _partial_key(lines[-1]) and _bulleted(lines[-1]) == keys[-1].bullet:
+        return f"truncated: the text ends mid-key: {_clip(lines[-1])}"
+    return ""
+
+# --- a complete JSON object: read exactly, values of any JSON type ---
+def _first_wins(pairs):
+    d = {}
+    for k, v in pairs: d.setdefault(k, v)
+    return d
+
+_OBJ_DECODER = json.JSONDecoder(object_pairs_hook=_first_wins)
+
+def _json_facets(s: str):
+    "The first JSON object in `s` (nested ones too) with a facet key, as a dict; None if there is none."
+    for m in re.finditer(r"\{", s):
+        try: obj, _ = _OBJ_DECODER.raw_decode(s, m.start())
+        except json.JSONDecodeError: continue
+        if isinstance(obj, dict) and any(_ALIAS.get(_norm_key(str(k))) for k in obj): return obj
+    return None
+
+def _json_text(v) -> str:
+    "A JSON value as a description: strings as they are, lists and objects joined; numbers, booleans and null say nothing."
+    if isinstance(v, str): return "" if _is_not_stated(v) else re.sub(r"\s+", " ", v.replace("**", "")).strip()
+    if isinstance(v, (list, dict)):
+        return "; ".join(t for t in map(_json_text, v.values() if isinstance(v, dict) else v) if t)
+    return ""
+
+def parse_decomposition(text) -> Decomposition:
+    "Parse an LLM's dict-like decomposition into a `Decomposition`; never raises; a rejected answer carries the reason."
+    raw = "" if text is None else str(text)
+    empty = {f: None for f in FACETS}
+    if not raw.strip(): return Decomposition(empty, list(FACETS), {}, "empty output", raw)
+    s = _plain_quotes(_unwrap_encoded(_plain_quotes(raw)))  # again after decoding: escapes may hide typographic quotes
+    s = re.sub(r"^[ \t]*```[a-zA-Z]*[ \t]*$", "", s, flags=re.M)  # code fences
+    facets, unknown, seen = dict(empty), {}, set()
+    obj = _json_facets(s)
+    if obj is not None:  # valid JSON: complete by construction, every value read exactly
+        for k, v in obj.items():
+            facet, t = _ALIAS.get(_norm_key(str(k))), _json_text(v)
+            if facet is None:
+                if t: unknown[str(k)] = t
+            elif facet not in seen:
+                seen.add(facet)
+                facets[facet] = t or None
+                if t and _RUNON_RE.search(t):
+                    why = f"run-on value: the value of {facet} contains another facet's key: {_clip(t, 80)}"
+                    return Decomposition(empty, [f for f in FACETS if f not in seen], unknown, why, raw)
+    else:
+        keys = _scan_keys(s)
+        for i, k in enumerate(keys):
+            value = _clean_value(s[k.end:keys[i + 1].start if i + 1 < len(keys) else len(s)])
+            if k.facet is None:
+                if value: unknown[k.key] = value  # a preamble such as "Here is the breakdown:" has no value
+            elif k.facet not in seen:
+                seen.add(k.facet)
+                facets[k.facet] = None if _is_not_stated(value) else value
+        if not seen:
+            why = f"no facet key found (unknown keys: {sorted(unknown)})" if unknown else "no facet key found"
+            return Decomposition(empty, list(FACETS), unknown, why, raw)
+        why = _cut_or_runon(s, keys)
+        if why: return Decomposition(empty, [f for f in FACETS if f not in seen], unknown, why, raw)
+    missing = [f for f in FACETS if f not in seen]
+    if not any(facets.values()):  # kind 3: keys, but nothing a TA question could ask about
+        why = f"no usable facet value: every facet found ({', '.join(f for f in FACETS if f in seen)}) is empty, not stated or not text"
+        return Decomposition(empty, missing, unknown, why, raw)
+    facets = {f: _valid_text(v) if v else None for f, v in facets.items()}
+    return Decomposition(facets, missing, {k: _valid_text(v) for k, v in unknown.items()}, "", raw)
 
 # %% ../nbs/08_annotation.ipynb #e2895f7c
 class TransformersLLM:
@@ -362,7 +525,7 @@ DROP_REASONS = {
     "missing_video": "the video file does not exist",
     "corrupt_video": "the video file cannot be decoded",
     "short_video": "the video has fewer frames than N_f",
-    "unparsed_decomposition": "the LLM's answer contains no facet",
+    "unparsed_decomposition": "the LLM's decomposition was rejected (no facet key, cut off or run-on, or no usable value)",
     "no_stated_facets": "the LLM found no stated facet, so there is no TA question",
     "answer_error": "the answerer failed on this sample",
     "ta_unparsed_answer": "a TA reference answer has no Yes/No decision",
@@ -418,8 +581,7 @@ def annotate_rows(rows: list[dict], cfg: DRFConfig, llm, answerer) -> list[dict]
     decs = decompose_captions(llm, [rec["caption"] for rec in todo], cfg.annotation.max_new_tokens)
     for rec, dec in zip(todo, decs):
         rec.update(decomposition=dec.facets_json(), parse_notes=dec.notes_json(), llm_output=dec.raw)
-        if not dec.ok: _drop(rec, "unparsed_decomposition", dec.error); continue
-        if not dec.stated: _drop(rec, "no_stated_facets"); continue
+        if not dec.ok: _drop(rec, "unparsed_decomposition", dec.error); continue  # a parsed one has >= 1 stated facet
         qs = build_queries(dec, rec["caption"], cfg.reward.num_frames, cfg.reward.num_reference_frames)
         video, ref = frames.pop(id(rec))
         try: rec["queries"] = answer_queries(answerer, qs, video, ref, cot=cfg.reward.explanations == "cot")
@@ -448,6 +610,7 @@ class AnnotationSummary:
     kept: int = 0
     dropped: int = 0
     drop_reasons: dict = field(default_factory=dict)
+    parse_errors: dict = field(default_factory=dict)  # unparsed decompositions by kind ("truncated", "run-on value", ...)
     num_chunks: int = 0
     chunks_done_before: int = 0  # found on disk when this run started (resumed)
     chunks_written: int = 0  # by this process in this run
@@ -457,6 +620,18 @@ class AnnotationSummary:
 
     def to_json(self) -> str: return json.dumps(asdict(self), indent=2)
 
+def _one_line(e: Exception) -> str: return " ".join(str(e).split())[:300] or type(e).__name__
+
+def _read_table(p: Path):
+    "A CSV, JSON or JSON Lines file as a `Dataset`; one that cannot be read is one ValueError naming the file."
+    import datasets, pandas as pd
+    kind = {".csv": "CSV", ".json": "JSON", ".jsonl": "JSON Lines"}[p.suffix]
+    try:
+        df = pd.read_csv(p, keep_default_na=False) if kind == "CSV" else pd.read_json(p, lines=kind == "JSON Lines")
+        return datasets.Dataset.from_pandas(df, preserve_index=False)
+    except (ValueError, TypeError, OSError) as e:  # pandas' parser errors, bad UTF-8, mixed column types
+        raise ValueError(f"annotation input {p}: cannot read it as {kind} ({_one_line(e)})") from None
+
 def load_source(source, cfg: DRFConfig, video_root=None):
     "The source as a `datasets.Dataset` and the folder relative video paths are resolved against."
     import datasets
@@ -464,18 +639,25 @@ def load_source(source, cfg: DRFConfig, video_root=None):
     if isinstance(source, datasets.Dataset): ds = source
     else:
         p = Path(source)
-        if not p.exists(): raise FileNotFoundError(f"annotation input {source}: not found (a CSV, a save_to_disk folder or Parquet)")
-        if p.is_file() and p.suffix == ".csv":
-            import pandas as pd
-            ds, base = datasets.Dataset.from_pandas(pd.read_csv(p, keep_default_na=False), preserve_index=False), p.parent
-        elif p.is_file() and p.suffix == ".parquet": ds, base = datasets.Dataset.from_parquet(str(p)), p.parent
-        elif p.is_dir() and (p / "dataset_info.json").exists(): ds, base = datasets.load_from_disk(str(p)), p
-        elif p.is_dir() and list(p.glob("*.parquet")): ds, base = datasets.Dataset.from_parquet(sorted(map(str, p.glob("*.parquet")))), p
-        else: raise ValueError(f"annotation input {source}: expected a .csv, a .parquet, a Parquet folder or a save_to_disk folder")
+        if not p.exists():
+            raise FileNotFoundError(f"annotation input {source}: not found (a CSV, JSON/JSONL, Parquet or save_to_disk folder)")
+        if p.is_file() and p.suffix in (".csv", ".json", ".jsonl"): ds, base = _read_table(p), p.parent
+        else:
+            files = sorted(map(str, p.glob("*.parquet"))) if p.is_dir() else [str(p)]
+            if not ((p.is_file() and p.suffix == ".parquet") or (p.is_dir() and ((p / "dataset_info.json").exists() or files))):
+                raise ValueError(f"annotation input {source}: expected a .csv, .json, .jsonl, .parquet, a Parquet folder "
+                                 "or a save_to_disk folder")
+            try:
+                if p.is_dir() and (p / "dataset_info.json").exists(): ds = datasets.load_from_disk(str(p))
+                else: ds = datasets.Dataset.from_parquet(files)
+            except Exception as e:  # arrow, datasets and OS errors alike: the input cannot be read
+                raise ValueError(f"annotation input {source}: cannot read it ({type(e).__name__}: {_one_line(e)})") from None
+            base = p if p.is_dir() else p.parent
     a = cfg.annotation
     for col in (a.caption_column, a.video_column):
         if col not in ds.column_names:
             raise ValueError(f"annotation input: no column {col!r} (annotation.caption_column/video_column); columns are {ds.column_names}")
+    if len(ds) == 0: raise ValueError(f"annotation input {source}: no rows")
     return ds, Path(video_root) if video_root else base
 
 def _rows(ds, start: int, stop: int, cfg: DRFConfig, base) -> list[dict]:
@@ -520,12 +702,24 @@ def summarize(output_dir) -> AnnotationSummary:
     out = Path(output_dir)
     s = AnnotationSummary(str(out))
     for f in sorted((out / "data").glob("train-*.parquet")):
-        t = pq.read_table(f, columns=["keep", "drop_reason"]).to_pydict()
+        t = pq.read_table(f, columns=["keep", "drop_reason", "drop_detail"]).to_pydict()
         s.total += len(t["keep"]); s.kept += sum(t["keep"])
-        for r in t["drop_reason"]:
+        for r, d in zip(t["drop_reason"], t["drop_detail"]):
             if r: s.drop_reasons[r] = s.drop_reasons.get(r, 0) + 1
+            if r == "unparsed_decomposition":  # the parser's reason starts with its kind: "truncated: ...", "no facet key found"
+                kind = re.match(r"[a-z][a-z -]*[a-z]|", d).group(0) or "other"
+                s.parse_errors[kind] = s.parse_errors.get(kind, 0) + 1
     s.dropped = s.total - s.kept
     return s
+
+def drop_report(s: AnnotationSummary) -> list[str]:
+    "One line per drop reason, most frequent first: count, reason, what it means (unparsed decompositions by kind)."
+    by_count = lambda d: sorted(d.items(), key=lambda kv: (-kv[1], kv[0]))
+    lines = []
+    for r, n in by_count(s.drop_reasons):
+        kinds = f" [{', '.join(f'{m} {k}' for k, m in by_count(s.parse_errors))}]" if r == "unparsed_decomposition" and s.parse_errors else ""
+        lines.append(f"{n} {r}: {DROP_REASONS.get(r, r)}{kinds}")
+    return lines
 
 # %% ../nbs/08_annotation.ipynb #72572daf
 def annotate(cfg: DRFConfig, source, output_dir, llm=None, answerer=None, *, limit: int | None = None, video_root=None,
@@ -534,6 +728,7 @@ def annotate(cfg: DRFConfig, source, output_dir, llm=None, answerer=None, *, lim
     from accelerate import PartialState
     from tqdm.auto import tqdm
     cfg.validate()
+    if limit is not None and limit < 1: raise ValueError(f"limit={limit}: must be at least 1 (or None for annotation.num_samples)")
     t0 = time.time()
     state = PartialState()
     proc, nproc, is_main = state.process_index, state.num_processes, state.is_main_process
@@ -544,7 +739,9 @@ def annotate(cfg: DRFConfig, source, output_dir, llm=None, answerer=None, *, lim
     a = cfg.annotation
     n = min(len(ds), limit or a.num_samples)
     num_chunks = -(-n // a.shard_size)
-    out = Path(output_dir); (out / "data").mkdir(parents=True, exist_ok=True)
+    out = Path(output_dir)
+    try: (out / "data").mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise ValueError(f"annotation output {out}: cannot create the folder ({e.strerror or e})") from None
     src = str(Path(source).resolve()) if not hasattr(source, "column_names") else f"dataset:{getattr(source, '_fingerprint', '')}"
     _check_manifest(out, dict(source=src, num_records=n, shard_size=a.shard_size, caption_column=a.caption_column,
                               video_column=a.video_column), is_main)
@@ -579,12 +776,15 @@ def load_annotations(output_dir, keep_only: bool = True):
 
 # %% ../nbs/08_annotation.ipynb #c944608d
 def add_annotate_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    "The options of `drf-nb annotate`."
+    "The options of `drf-nb annotate`, and its exit statuses in the help's epilog."
+    parser.epilog = ("exit status: 0 = records kept; 1 = the run finished but kept no record (the drop reasons are printed "
+                     "on stderr); 2 = bad argument, config or input (input/output path, columns, unreachable LLM server)")
     g = parser.add_mutually_exclusive_group()
     g.add_argument("--config", metavar="FILE", help="a YAML config (see drf_nb.config)")
     g.add_argument("--preset", choices=["tiny", "paper"], default=None, help="a preset config (default: paper)")
     parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], help="config override, e.g. annotation.shard_size=64")
-    parser.add_argument("--input", required=True, help="a CSV, a Parquet file/folder or a save_to_disk folder with captions and video paths")
+    parser.add_argument("--input", required=True, help="a CSV, JSON/JSONL, Parquet file/folder or save_to_disk folder with captions "
+                        "and video paths")
     parser.add_argument("--output", required=True, help="output folder (rerun with the same folder to resume)")
     parser.add_argument("--backend", choices=["transformers", "openai", "scripted"], help="decomposition LLM backend")
     parser.add_argument("--answerer", choices=["critic", "scripted"], help="reference answers (default: scripted iff --backend scripted)")
@@ -601,21 +801,28 @@ def add_annotate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     return parser
 
 def annotate_from_args(args) -> int:
-    "Run `drf-nb annotate`; prints the summary as JSON; returns the exit status."
-    from drf_nb.config import overrides_from_strings
-    over = overrides_from_strings(args.set)
-    a = over.setdefault("annotation", {})
-    for opt, key in (("backend", "llm_backend"), ("api_base", "api_base"), ("model", "llm_model_id"), ("batch_size", "batch_size"),
-                     ("shard_size", "shard_size"), ("caption_column", "caption_column"), ("video_column", "video_column")):
-        if getattr(args, opt) is not None: a[key] = getattr(args, opt)
-    if args.cot: over.setdefault("reward", {})["explanations"] = "cot"
-    cfg = load_config(args.config, over, preset=args.preset)
+    "Run `drf-nb annotate`: the summary as JSON on stdout, what was dropped and why on stderr; returns the exit status."
+    prog = "drf-nb annotate"
     try:
+        over = overrides_from_strings(args.set)
+        a = over.setdefault("annotation", {})
+        for opt, key in (("backend", "llm_backend"), ("api_base", "api_base"), ("model", "llm_model_id"), ("batch_size", "batch_size"),
+                         ("shard_size", "shard_size"), ("caption_column", "caption_column"), ("video_column", "video_column")):
+            if getattr(args, opt) is not None: a[key] = getattr(args, opt)
+        if args.cot: over.setdefault("reward", {})["explanations"] = "cot"
+        cfg = load_config(args.config, over, preset=args.preset)
         s = annotate(cfg, args.input, args.output, limit=args.limit, video_root=args.video_root, answerer_kind=args.answerer,
                      delay_s=args.delay, progress=not args.no_progress)
-    except (FileNotFoundError, ValueError, LLMError) as e:
-        print(f"annotate: {e}", file=sys.stderr); return 2
+    except ConfigError as e: print(f"{prog}: invalid config: {e}", file=sys.stderr); return 2
+    except (FileNotFoundError, ValueError, LLMError) as e: print(f"{prog}: {e}", file=sys.stderr); return 2
     print(s.to_json())
+    report = drop_report(s)
+    if s.kept == 0:  # a run that keeps nothing is a failure the caller must see, with every reason
+        print(f"{prog}: kept 0 of {s.total} records in {s.output_dir}; dropped:", *(f"  {r}" for r in report),
+              sep="\n", file=sys.stderr)
+        return 1
+    if report: print(f"{prog}: kept {s.kept} of {s.total} records; dropped {s.dropped}: "
+                     + ", ".join(r.split(":")[0] for r in report), file=sys.stderr)
     return 0
 
 def main(argv=None) -> int:
