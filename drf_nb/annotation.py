@@ -18,8 +18,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from tqdm import tqdm  # plain bars: tqdm.auto warns in kernels without ipywidgets (papermill, nbdev_test)
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from .config import ConfigError, DRFConfig, load_config, overrides_from_strings
+from .config import ConfigError, DRFConfig, load_config, load_or_explain, overrides_from_strings, run_reporting_errors
+from .critic import load_critic
+from .frames import read_video
 from .prompts import (DECOMPOSITION, FACETS, NOT_STATED, answer_decision, reference_guided_question,
                             ta_question)
 from .tiny import register_tiny, resolve_model_id, tiny_qwen_tokenizer
@@ -301,12 +305,11 @@ class TransformersLLM:
     "An instruction LLM from the hub or a folder (`AutoModelForCausalLM`), batched greedy chat generation."
     def __init__(self, model_id: str, batch_size: int = 8, dtype: str = "bfloat16", device: str | None = None,
                  min_new_tokens: int = 0):
-        from transformers import AutoModelForCausalLM, AutoTokenizer
         path = resolve_model_id(model_id, default_tiny="tiny-qwen2.5-instruct")
-        self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
+        self.tokenizer = load_or_explain(lambda: AutoTokenizer.from_pretrained(path, padding_side="left"), path)
         if self.tokenizer.pad_token is None: self.tokenizer.pad_token = self.tokenizer.eos_token
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).to(device).eval()
+        self.model = load_or_explain(lambda: AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)), path).to(device).eval()
         self.batch_size, self.min_new_tokens = batch_size, min_new_tokens
 
     def generate(self, prompts: list[str], max_new_tokens: int = 512) -> list[str]:
@@ -498,7 +501,6 @@ def make_answerer(cfg: DRFConfig, kind: str | None = None, delay_s: float = 0.0)
     kind = kind or ("scripted" if cfg.annotation.llm_backend == "scripted" else "critic")
     if kind == "scripted": return ScriptedAnswerer(delay_s=delay_s)
     if kind == "critic":
-        from drf_nb.critic import load_critic
         return CriticAnswerer(load_critic(cfg.critic), fps=float(cfg.generator.fps), max_new_tokens=cfg.annotation.max_new_tokens,
                               batch_size=cfg.annotation.batch_size)
     raise ValueError(f"answerer {kind!r}: allowed values are critic, scripted")
@@ -544,7 +546,6 @@ def _drop(rec: dict, reason: str, detail: str = "") -> dict:
 
 def _load_frames(path: str, cfg: DRFConfig):
     "(video, reference, None) or (None, None, (drop reason, detail)): N_f frames and N_f reference frames of the real video."
-    from drf_nb.frames import read_video
     n, n_ref = cfg.reward.num_frames, cfg.reward.num_reference_frames
     try:
         video = read_video(path, num_frames=n)
@@ -726,7 +727,6 @@ def annotate(cfg: DRFConfig, source, output_dir, llm=None, answerer=None, *, lim
              answerer_kind: str | None = None, delay_s: float = 0.0, progress: bool = True) -> AnnotationSummary:
     "Annotate `source` into append-only Parquet shards under `output_dir`, resuming whatever is already there."
     from accelerate import PartialState
-    from tqdm.auto import tqdm
     cfg.validate()
     if limit is not None and limit < 1: raise ValueError(f"limit={limit}: must be at least 1 (or None for annotation.num_samples)")
     t0 = time.time()
@@ -828,7 +828,9 @@ def annotate_from_args(args) -> int:
 def main(argv=None) -> int:
     "`python -m drf_nb.annotation ...` (also under `accelerate launch -m`)."
     p = argparse.ArgumentParser(prog="python -m drf_nb.annotation", description="The Diffusion-DRF annotation pipeline.")
-    return annotate_from_args(add_annotate_arguments(p).parse_args(argv))
+    args = add_annotate_arguments(p).parse_args(argv)
+    needs = lambda a: load_config(a.config, overrides_from_strings(a.set), preset=a.preset).hub_models("annotate")
+    return run_reporting_errors("drf-nb annotate", annotate_from_args, args, needs)
 
 # %% ../nbs/08_annotation.ipynb #d0485d58
 #| eval: false

@@ -5,6 +5,7 @@
 # %% ../nbs/00_config.ipynb #3b13eb3c
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import typing
@@ -12,14 +13,16 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import yaml
+from diffusers.utils import logging as diffusers_logging
+from transformers.utils import logging as transformers_logging
 
 # %% auto #0
 __all__ = ['BACKBONES', 'DTYPES', 'CRITIC_FAMILIES', 'REWARD_KINDS', 'DIMENSIONS', 'EXPLANATIONS', 'CHECKPOINTING', 'SCHEDULERS',
            'DECODERS', 'CLAMP_MODES', 'OPTIMIZERS', 'MIXED_PRECISION', 'FINETUNE_MODES', 'REPORT_TO', 'LLM_BACKENDS',
            'PRESETS', 'EXIT_CODES', 'ConfigError', 'ModelUnavailable', 'DeviceUnavailable', 'explain_load_failure',
-           'GeneratorConfig', 'CriticConfig', 'RewardConfig', 'SamplingConfig', 'DecodingConfig', 'TrainingConfig',
-           'AnnotationConfig', 'EvaluationConfig', 'DRFConfig', 'validate_config', 'paper_config', 'tiny_config',
-           'get_preset', 'load_config', 'overrides_from_strings', 'run_reporting_errors']
+           'load_or_explain', 'GeneratorConfig', 'CriticConfig', 'RewardConfig', 'SamplingConfig', 'DecodingConfig',
+           'TrainingConfig', 'AnnotationConfig', 'EvaluationConfig', 'DRFConfig', 'validate_config', 'paper_config',
+           'tiny_config', 'get_preset', 'load_config', 'overrides_from_strings', 'run_reporting_errors']
 
 # %% ../nbs/00_config.ipynb #53695618
 class ConfigError(ValueError):
@@ -46,6 +49,21 @@ def explain_load_failure(model_id: str, err: Exception, needed: list[str] | tupl
                                f"machine with network access with `{cmd}` (the `hf` command of huggingface_hub), or use --preset tiny")
     exc.model_id, exc.error = model_id, err  # so a caller that knows the whole job can name every model it needs
     return exc
+
+@contextlib.contextmanager
+def _quiet_hub_logs():
+    "Silence diffusers' and transformers' 'Couldn't connect to the Hub ... will try the local cache' warnings for one load."
+    levels = diffusers_logging.get_verbosity(), transformers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error(); transformers_logging.set_verbosity_error()
+    try: yield
+    finally: diffusers_logging.set_verbosity(levels[0]); transformers_logging.set_verbosity(levels[1])
+
+def load_or_explain(load, model_id: str):
+    "`load()` (a `from_pretrained` call for `model_id`); a model that is not here becomes one `ModelUnavailable` line."
+    try:
+        with _quiet_hub_logs(): return load()
+    except (OSError, ValueError) as e:  # the hub's offline, not-found and invalid-id errors subclass these
+        raise explain_load_failure(model_id, e) from None
 
 # %% ../nbs/00_config.ipynb #14f64bef
 @dataclass

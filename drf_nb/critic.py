@@ -18,7 +18,7 @@ from transformers import (AutoProcessor, GotOcr2ImageProcessor, InternVLConfig, 
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-from .config import DTYPES, ConfigError, CriticConfig, explain_load_failure
+from .config import DTYPES, ConfigError, CriticConfig, load_or_explain
 from .frames import QwenVideoSpec, check_video, concat_reference, qwen_video_inputs, resize_frames
 from .tiny import QWEN_SPECIAL_TOKENS, register_tiny, resolve_model_id
 
@@ -87,10 +87,9 @@ class Critic(nn.Module):
             return CRITICS[cfg.family].from_config(cfg)
         path = resolve_model_id(cfg.model_id, cls.default_tiny)
         if cfg.dtype not in DTYPES: raise ConfigError(f"critic.dtype={cfg.dtype!r}: allowed values are {', '.join(DTYPES)}")
-        try:
-            model = cls.model_class().from_pretrained(path, dtype=getattr(torch, cfg.dtype), attn_implementation=cfg.attn_implementation)
-            processor = AutoProcessor.from_pretrained(path)
-        except (OSError, ValueError) as e: raise explain_load_failure(path, e) from None  # not downloaded, offline, or not a model folder
+        model = load_or_explain(lambda: cls.model_class().from_pretrained(path, dtype=getattr(torch, cfg.dtype),
+                                                                          attn_implementation=cfg.attn_implementation), path)
+        processor = load_or_explain(lambda: AutoProcessor.from_pretrained(path), path)
         return cls(model, processor, cfg)
 
     # ---- adapter hooks

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from tqdm import tqdm  # plain bars: tqdm.auto warns in kernels without ipywidgets (papermill, nbdev_test)
 import torch.nn as nn
 import torch.nn.functional as F
 from diffusers import ConfigMixin, ModelMixin
@@ -176,7 +177,6 @@ def teacher_pairs(generator: WanGenerator, latents: torch.Tensor, batch_size: in
 def distill_light_decoder(generator: WanGenerator, light: LightDecoder, latents_iter, steps: int, lr: float = 1e-3,
                           progress: bool = True) -> list[float]:
     "Train `light` to match `generator`'s VAE decode; `latents_iter` yields latent batches, or (latents, target video) pairs."
-    from tqdm.auto import tqdm
     opt = torch.optim.AdamW(light.parameters(), lr=lr)
     light.train()
     losses = []

@@ -5,22 +5,28 @@
 # %% ../nbs/07_reward.ipynb #38ae8c90
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
+from plotly.colors import hex_to_rgb, sequential
+from plotly.subplots import make_subplots
 
 from .config import DIMENSIONS, DRFConfig, RewardConfig
+from .critic import CriticQuery, load_critic
 from .frames import check_video, subsample_indices
-from .prompts import FACETS, binary_answer, reference_guided_question, ta_question, vanilla_question
+from .prompts import (FACETS, NOT_STATED, PHY_ASPECTS, binary_answer, reference_guided_question, ta_question,
+                            vanilla_question)
 
 # %% auto #0
 __all__ = ['REFERENCE_DIMENSIONS', 'REWARDS', 'RewardQuery', 'RewardSample', 'RewardOutput', 'RewardFunction', 'check_batch',
            'select_frames', 'subsampled_fps', 'question_without_reference', 'build_question', 'queries_from_record',
-           'DiffusionDRFReward', 'VanillaDRFReward', 'build_reward', 'pixel_gradient', 'gradient_heatmaps',
-           'plot_gradient_heatmaps']
+           'single_prompt_samples', 'DiffusionDRFReward', 'VanillaDRFReward', 'build_reward', 'pixel_gradient',
+           'gradient_heatmaps', 'plot_gradient_heatmaps']
 
 # %% ../nbs/07_reward.ipynb #a34598a9
 @dataclass
@@ -37,6 +43,7 @@ class RewardSample:
     prompt: str
     queries: list[RewardQuery] = field(default_factory=list)  # empty for Vanilla-DRF
     reference_video: torch.Tensor | None = None  # (T, C, H, W) in [-1, 1]: the caption-matched real video (Phy/VQ)
+    skipped: dict[str, str] = field(default_factory=dict)  # dimension -> why this sample has no query of it (reports say so)
 
 @dataclass
 class RewardOutput:
@@ -138,6 +145,43 @@ def queries_from_record(record: dict, cfg: RewardConfig) -> list[RewardQuery]:
     if not out: raise ValueError(f"{where} has no queries of the configured dimensions {cfg.dimensions}")
     return out
 
+# %% ../nbs/07_reward.ipynb #09d24bfa
+def _yes_answer(description: str, binary_only: bool = False) -> str:
+    "The reference answer for a facet the video should satisfy, in the JSON form the TA question asks for."
+    if binary_only: return json.dumps({"answer": "Yes"})
+    return json.dumps({"answer": "Yes", "explanation": f"The video shows {description.strip().rstrip('.')}."})
+
+def _no_defect_answer(dimension: str, binary_only: bool = False) -> str:
+    "The reference answer of a video without defects, in the Phy / VQ JSON schema."
+    if dimension == "Phy": return json.dumps({a: "No" for a in PHY_ASPECTS})
+    return json.dumps({"has obvious defect": "No"} if binary_only else
+                      {"has obvious defect": "No", "explanation": "The frames are sharp and clean, without artifacts."})
+
+def single_prompt_samples(prompt: str, cfg: DRFConfig, facets: dict[str, str] | None = None,
+                          reference_video: torch.Tensor | None = None) -> list[RewardSample]:
+    "The one training sample of single-prompt tuning (Fig. 9): a TA question per facet with a 'Yes' answer, Phy/VQ when they can run."
+    if not isinstance(prompt, str) or not prompt.strip(): raise ValueError("single prompt: the prompt is empty")
+    prompt = prompt.strip()
+    facets = facets or {"Object(s)": prompt}
+    r = cfg.reward
+    queries, skipped = [], {}
+    if r.kind == "diffusion_drf":
+        if "TA" in r.dimensions:
+            for key, desc in facets.items():
+                if not desc or desc.strip() == NOT_STATED: continue
+                queries.append(RewardQuery("TA", build_question("TA", r, facet=key, description=desc), _yes_answer(desc, r.binary_only), facet=key))
+        for dim in ("Phy", "VQ"):
+            if dim not in r.dimensions: continue
+            if reference_video is None and r.use_reference_frames:
+                skipped[dim] = ("no reference video: set training.single_prompt_reference to a real video that matches the "
+                                "prompt, or reward.use_reference_frames=false")
+                continue
+            queries.append(RewardQuery(dim, build_question(dim, r, caption=prompt), _no_defect_answer(dim, r.binary_only)))
+        if not queries:
+            why = "; ".join(f"{d}: {w}" for d, w in skipped.items()) or "TA needs a stated facet"
+            raise ValueError(f"single prompt: no query can be built for reward.dimensions={r.dimensions} ({why})")
+    return [RewardSample(prompt=prompt, queries=queries, reference_video=reference_video, skipped=skipped)]
+
 # %% ../nbs/07_reward.ipynb #0f0a1f55
 REFERENCE_DIMENSIONS = ("Phy", "VQ")  # c_i = (v, v_ref, q_i) for these, (v, q_i) for TA
 
@@ -175,7 +219,6 @@ class DiffusionDRFReward:
 
     def score_one(self, video: torch.Tensor, sample: RewardSample, where: str = "sample"):
         "(reward, {dimension: contribution}, per-query logs) for one video `(T, C, H, W)`."
-        from drf_nb.critic import CriticQuery
         cfg = self.cfg
         qs = self.queries(sample)
         if not qs: raise ValueError(f"{where}: no queries of the configured dimensions {cfg.dimensions} "
@@ -219,18 +262,21 @@ class VanillaDRFReward:
         if cfg.kind != "vanilla_drf": raise ValueError(f"VanillaDRFReward needs reward.kind='vanilla_drf', got {cfg.kind!r}")
         self.critic, self.cfg, self.fps = critic, cfg, fps
 
-    def _answer_logprob(self, out, i: int, answer: str) -> torch.Tensor:
-        "log p(answer): the answer's own tokens only, without the end-of-turn token the critic appends to targets."
+    def _answer_tokens(self, out, i: int, answer: str) -> int:
+        "How many of the scored tokens are the answer's own (the critic appends the end-of-turn token to targets)."
         tok = getattr(self.critic, "tokenizer", None)
-        if tok is None: return out.logprob_sums[i]
+        if tok is None: return int(out.num_tokens[i])
         ids = tok(answer, add_special_tokens=False).input_ids
         if out.answer_token_ids[i][:len(ids)].tolist() != ids:
             raise ValueError(f"critic scored tokens {out.answer_token_ids[i].tolist()} for {answer!r}, expected them to start with {ids}")
-        return out.token_logprobs[i][:len(ids)].sum()
+        return len(ids)
+
+    def _answer_logprob(self, out, i: int, answer: str) -> torch.Tensor:
+        "log p(answer): the sum over the answer's own tokens only."
+        return out.token_logprobs[i][:self._answer_tokens(out, i, answer)].sum()
 
     def log_yes_no(self, video: torch.Tensor, prompt: str, normalize: bool | None = None):
         "(log p(Yes), log p(No) or None, question, the critic's output) for one video, normalised over the two if `normalize`."
-        from drf_nb.critic import CriticQuery
         normalize = self.cfg.vanilla_normalize if normalize is None else normalize
         T, n = video.shape[0], self.cfg.num_frames
         frames = select_frames(video, n)
@@ -249,7 +295,8 @@ class VanillaDRFReward:
             if not isinstance(s.prompt, str) or not s.prompt.strip(): raise ValueError(f"sample {b}: empty prompt")
             lp_yes, lp_no, question, out = self.log_yes_no(videos[b], s.prompt)
             rs.append(lp_yes * self.cfg.weight)
-            log = _query_log(RewardQuery("TA", question, self.yes, "Vanilla"), lp_yes, out.num_tokens[0])
+            # the logged token count is the one the reward sums over (the answer's own tokens), so mean_logprob is per scored token
+            log = _query_log(RewardQuery("TA", question, self.yes, "Vanilla"), lp_yes, self._answer_tokens(out, 0, self.yes))
             if lp_no is not None: log["logprob_no"] = float(lp_no.detach())
             logs.append([log])
         r = torch.stack(rs)
@@ -262,7 +309,6 @@ def build_reward(cfg: DRFConfig, critic=None) -> RewardFunction:
     "The reward of `cfg.reward.kind` on `critic` (loaded from `cfg.critic` when None)."
     cfg.validate()
     if critic is None:
-        from drf_nb.critic import load_critic
         critic = load_critic(cfg.critic)
     return REWARDS[cfg.reward.kind](critic, cfg.reward, fps=float(cfg.generator.fps))
 
@@ -299,7 +345,6 @@ def gradient_heatmaps(grad: torch.Tensor, sigma: float = 0.0, eps: float = 1e-12
 # %% ../nbs/07_reward.ipynb #2d8a59d1
 def _colormap(h: torch.Tensor) -> torch.Tensor:
     "Map values in [0, 1] to RGB in [0, 255] along plotly's Inferno scale (piecewise linear between its colours)."
-    from plotly.colors import hex_to_rgb, sequential
     cs = torch.tensor([hex_to_rgb(c) for c in sequential.Inferno], dtype=torch.float32)
     xs = torch.linspace(0, 1, len(cs))
     h = h.clamp(0, 1)
@@ -314,8 +359,6 @@ def _to_rgb(frame: torch.Tensor):
 def plot_gradient_heatmaps(frames: torch.Tensor, heatmaps, titles: list[str] | None = None, alpha: float = 0.6,
                            frame_indices: list[int] | None = None):
     "Frames on top, one row of heatmap overlays per reward below, one column per frame (Figs. 2 and 8)."
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
     check_video(frames, "frames")
     maps = [heatmaps] if isinstance(heatmaps, torch.Tensor) else list(heatmaps)
     titles = list(titles) if titles is not None else [f"reward {i}" for i in range(len(maps))]

@@ -9,10 +9,11 @@ import math
 from dataclasses import dataclass
 
 import torch
+from tqdm import tqdm  # plain bars: tqdm.auto warns in kernels without ipywidgets (papermill, nbdev_test)
 from diffusers import CogVideoXPipeline, WanPipeline
 from torch.utils.checkpoint import checkpoint
 
-from .config import CHECKPOINTING, DRFConfig, DeviceUnavailable, GeneratorConfig, SamplingConfig, explain_load_failure
+from .config import CHECKPOINTING, DRFConfig, DeviceUnavailable, GeneratorConfig, SamplingConfig, load_or_explain
 from .tiny import resolve_model_id
 
 # %% auto #0
@@ -59,8 +60,7 @@ def resolve_device(device: str | None = None) -> torch.device:
 
 def load_pipeline_of(pipeline_cls, model_id: str, dtype: torch.dtype):
     "`pipeline_cls.from_pretrained(model_id)`, with a missing model turned into a one-line `ModelUnavailable`."
-    try: return pipeline_cls.from_pretrained(model_id, dtype=dtype)
-    except (OSError, ValueError) as e: raise explain_load_failure(model_id, e) from None  # the hub's offline, not-found and invalid-id errors subclass these
+    return load_or_explain(lambda: pipeline_cls.from_pretrained(model_id, dtype=dtype), model_id)
 
 def load_pipeline(cfg: DRFConfig, device: str | None = None):
     "The diffusers pipeline of `cfg.generator` (tiny stacks resolved to their saved folders), on `device`."
@@ -287,7 +287,6 @@ def sample(generator: VideoGenerator, embeds: PromptEmbeds, latents: torch.Tenso
 
     steps = range(num_steps)
     if progress:
-        from tqdm.auto import tqdm
         steps = tqdm(steps, desc="sampling")
     z = latents.float()
     tr = generator.transformer

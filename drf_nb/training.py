@@ -6,57 +6,42 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
+import html
+import io
 import json
 import math
-import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import plotly.graph_objects as go
 import torch
+from accelerate import Accelerator
+from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
+from diffusers.utils import export_to_video
+from fastcore.basics import patch
+from peft import LoraConfig, get_peft_model
+from PIL import Image
+from plotly.subplots import make_subplots
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
 
-from .config import ConfigError, DRFConfig, load_config, overrides_from_strings, tiny_config
+from .annotation import load_annotations
+from .config import ConfigError, DRFConfig, load_config, overrides_from_strings, run_reporting_errors
+from .decoding import decode_for_critic
+from .frames import read_video, resize_frames, subsample_indices
+from .reward import (RewardSample, build_reward, gradient_heatmaps, pixel_gradient, plot_gradient_heatmaps,
+                           queries_from_record, single_prompt_samples)
+from .sampling import load_generator, sample_from_config, sample_inference
 
 # %% auto #0
-__all__ = ['DEMO_PROMPT', 'DEMO_FACETS', 'single_prompt_samples', 'AnnotationSamples', 'build_train_samples', 'sample_index',
-           'StepResult', 'DRFTrainer', 'add_train_arguments', 'train_from_args', 'main', 'run_demo',
-           'add_demo_arguments', 'demo_from_args']
-
-# %% ../nbs/09_training.ipynb #98fb1ec1
-def single_prompt_samples(prompt: str, cfg: DRFConfig, facets: dict[str, str] | None = None,
-                          reference_video: torch.Tensor | None = None) -> list:
-    "The one training sample of single-prompt tuning (Fig. 9): a TA question per facet with a 'Yes' reference answer."
-    from drf_nb.prompts import NOT_STATED, PHY_ASPECTS
-    from drf_nb.reward import RewardQuery, RewardSample, build_question
-    if not prompt or not prompt.strip(): raise ValueError("single prompt: the prompt is empty")
-    prompt = prompt.strip()
-    facets = facets or {"Object(s)": prompt}
-    r = cfg.reward
-    queries = []
-    if r.kind == "diffusion_drf":
-        if "TA" in r.dimensions:
-            for key, desc in facets.items():
-                if not desc or desc.strip() == NOT_STATED: continue
-                queries.append(RewardQuery("TA", build_question("TA", r, facet=key, description=desc), _yes_answer(desc, r.binary_only), facet=key))
-        # Phy/VQ compare against real frames: only with a reference video, or in the 'w/o ref frames' variant
-        if reference_video is not None or not r.use_reference_frames:
-            for dim in ("Phy", "VQ"):
-                if dim not in r.dimensions: continue
-                ans = (json.dumps({a: "No" for a in PHY_ASPECTS}) if dim == "Phy" else
-                       json.dumps({"has obvious defect": "No"} if r.binary_only else
-                                  {"has obvious defect": "No", "explanation": "The frames are sharp and clean, without artifacts."}))
-                queries.append(RewardQuery(dim, build_question(dim, r, caption=prompt), ans))
-        if not queries: raise ValueError(f"single prompt: no query for reward.dimensions={r.dimensions} "
-                                         "(TA needs a facet; Phy/VQ need a reference video or use_reference_frames=False)")
-    return [RewardSample(prompt=prompt, queries=queries, reference_video=reference_video)]
-
-def _yes_answer(description: str, binary_only: bool = False) -> str:
-    "The reference answer for a facet the video should satisfy, in the JSON form the TA question asks for."
-    if binary_only: return json.dumps({"answer": "Yes"})
-    return json.dumps({"answer": "Yes", "explanation": f"The video shows {description.strip().rstrip('.')}."})
+__all__ = ['DEMO_PROMPT', 'DEMO_FACETS', 'AnnotationSamples', 'build_train_samples', 'skipped_dimensions', 'sample_index',
+           'StepResult', 'DRFTrainer', 'complete_checkpoints', 'checkpoint_to_resume', 'check_fresh_start',
+           'add_train_arguments', 'train_from_args', 'main', 'run_demo', 'add_demo_arguments', 'demo_from_args']
 
 # %% ../nbs/09_training.ipynb #23471068
 class AnnotationSamples(torch.utils.data.Dataset):
@@ -73,9 +58,6 @@ class AnnotationSamples(torch.utils.data.Dataset):
         return p if p.is_absolute() or self.root is None or p.exists() else self.root / p
 
     def __getitem__(self, i):
-        from drf_nb.frames import read_video, resize_frames
-        from drf_nb.reward import queries_from_record
-        from drf_nb.reward import RewardSample
         rec = self.records[int(i)]
         r = self.cfg.reward
         ref = None
@@ -89,11 +71,22 @@ class AnnotationSamples(torch.utils.data.Dataset):
 def build_train_samples(cfg: DRFConfig):
     "Training samples from the config: `training.single_prompt`, else the annotation dataset at `training.dataset_path`."
     t = cfg.training
-    if t.single_prompt: return single_prompt_samples(t.single_prompt, cfg)
+    if t.single_prompt:
+        ref = None
+        if t.single_prompt_reference:  # the real video's frames, at the generated size (the critic shows both at that size)
+            ref = read_video(t.single_prompt_reference, num_frames=cfg.reward.num_reference_frames)
+            ref = resize_frames(ref, cfg.generator.height, cfg.generator.width).clamp(-1, 1)
+        return single_prompt_samples(t.single_prompt, cfg, reference_video=ref)
     if not t.dataset_path: raise ConfigError("training.dataset_path='': set it to an annotation output folder, or set training.single_prompt")
-    from drf_nb.annotation import load_annotations
     ds = load_annotations(t.dataset_path, keep_only=True)
     return AnnotationSamples(ds, cfg, root=t.dataset_path)
+
+def skipped_dimensions(samples) -> dict[str, str]:
+    "Requested reward dimensions that some in-memory sample has no query for, and why (`RewardSample.skipped`)."
+    if not isinstance(samples, (list, tuple)): return {}  # a lazy dataset builds its queries from the records
+    out = {}
+    for s in samples: out.update(getattr(s, "skipped", {}) or {})
+    return out
 
 # %% ../nbs/09_training.ipynb #b698406f
 def _mix(*xs: int) -> int:
@@ -152,8 +145,6 @@ class DRFTrainer:
         self.cfg = cfg.validate()
         t = cfg.training
         if accelerator is None:
-            from accelerate import Accelerator
-            from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
             log_with = None if t.report_to == "none" else t.report_to
             accelerator = Accelerator(
                 mixed_precision=t.mixed_precision, log_with=log_with,
@@ -163,16 +154,13 @@ class DRFTrainer:
                 # without a GPU, cpu=True is what makes torchrun's processes one gloo group (MULTI_CPU)
                 cpu=(device == "cpu" or not torch.cuda.is_available()))
         self.accelerator = acc = accelerator
-        from accelerate.utils import set_seed
         set_seed(t.seed)
         if generator is None:
-            from drf_nb.sampling import load_generator
             generator = load_generator(cfg.generator)
         self.generator = generator.to(acc.device)
         if samples is None: samples = build_train_samples(cfg)
         self.samples = samples
         if reward_fn is None:
-            from drf_nb.reward import build_reward
             reward_fn = build_reward(cfg, critic=critic)
         self.reward_fn = reward_fn
         for m in _modules_of(reward_fn): m.to(acc.device).requires_grad_(False).eval()
@@ -181,249 +169,280 @@ class DRFTrainer:
         self.step = 0
         self.history: list[StepResult] = []
 
-    # ------------------------------------------------------------------ setup
-    def _setup_model(self):
-        t, acc, gen = self.cfg.training, self.accelerator, self.generator
-        gen.vae.requires_grad_(False).eval()
-        gen.text_encoder.requires_grad_(False).eval()
-        dit = gen.transformer
-        if t.finetune == "lora":
-            from peft import LoraConfig, get_peft_model
-            dit.requires_grad_(False)
-            model = get_peft_model(dit, LoraConfig(r=t.lora_rank, lora_alpha=t.lora_alpha, target_modules=list(t.lora_targets),
-                                                   init_lora_weights="gaussian", lora_dropout=0.0))
-        else:
-            model = dit.requires_grad_(True)
-        model.train()
-        if t.mixed_precision != "no":
-            for p in model.parameters():
-                if p.requires_grad: p.data = p.data.float()  # float32 master weights under autocast
-        self.trainable = [p for p in model.parameters() if p.requires_grad]
-        if not self.trainable: raise ValueError(f"training.finetune={t.finetune!r}: no trainable parameter (check training.lora_targets)")
-        opt = torch.optim.AdamW(self.trainable, lr=t.learning_rate, betas=(t.adam_beta1, t.adam_beta2),
-                                weight_decay=t.weight_decay, eps=t.adam_epsilon)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)  # the paper states a constant lr
-        if acc.distributed_type.value not in ("FSDP", "DEEPSPEED"):
-            acc.register_save_state_pre_hook(self._save_hook)
-            acc.register_load_state_pre_hook(self._load_hook)
-        self.model, self.optimizer, self.lr_scheduler = acc.prepare(model, opt, sched)
-        self.peft_model = model if t.finetune == "lora" else None
-        gen.transformer = _Prepared(self.model, dit)  # the sampler calls the wrapped DiT, reads the plain one
 
-    def _trainable_state(self, model) -> dict:
-        return {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+# %% ../nbs/09_training.ipynb #045fd927
+@patch
+def _setup_model(self: DRFTrainer):
+    t, acc, gen = self.cfg.training, self.accelerator, self.generator
+    gen.vae.requires_grad_(False).eval()
+    gen.text_encoder.requires_grad_(False).eval()
+    dit = gen.transformer
+    if t.finetune == "lora":
+        dit.requires_grad_(False)
+        model = get_peft_model(dit, LoraConfig(r=t.lora_rank, lora_alpha=t.lora_alpha, target_modules=list(t.lora_targets),
+                                               init_lora_weights="gaussian", lora_dropout=0.0))
+    else:
+        model = dit.requires_grad_(True)
+    model.train()
+    if t.mixed_precision != "no":
+        for p in model.parameters():
+            if p.requires_grad: p.data = p.data.float()  # float32 master weights under autocast
+    self.trainable = [p for p in model.parameters() if p.requires_grad]
+    if not self.trainable: raise ValueError(f"training.finetune={t.finetune!r}: no trainable parameter (check training.lora_targets)")
+    opt = torch.optim.AdamW(self.trainable, lr=t.learning_rate, betas=(t.adam_beta1, t.adam_beta2),
+                            weight_decay=t.weight_decay, eps=t.adam_epsilon)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)  # the paper states a constant lr
+    if acc.distributed_type.value not in ("FSDP", "DEEPSPEED"):
+        acc.register_save_state_pre_hook(self._save_hook)
+        acc.register_load_state_pre_hook(self._load_hook)
+    self.model, self.optimizer, self.lr_scheduler = acc.prepare(model, opt, sched)
+    self.peft_model = model if t.finetune == "lora" else None
+    gen.transformer = _Prepared(self.model, dit)  # the sampler calls the wrapped DiT, reads the plain one
 
-    def _save_hook(self, models, weights, output_dir):
-        "Checkpoint only the trainable weights (the LoRA adapter, or the DiT), not the frozen base."
-        from safetensors.torch import save_file
-        for i, m in enumerate(models):
-            save_file(self._trainable_state(self.accelerator.unwrap_model(m)), str(Path(output_dir) / f"trainable_{i}.safetensors"))
-        if self.peft_model is not None: self.peft_model.save_pretrained(str(Path(output_dir) / "lora_adapter"))
-        weights.clear()  # accelerate would otherwise save every weight, frozen ones included
+@patch
+def _trainable_state(self: DRFTrainer, model) -> dict:
+    return {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
 
-    def _load_hook(self, models, input_dir):
-        from safetensors.torch import load_file
-        for i in range(len(models)):
-            m = self.accelerator.unwrap_model(models.pop())
-            sd = load_file(str(Path(input_dir) / f"trainable_{len(models)}.safetensors"))
-            missing = set(self._trainable_state(m)) - set(sd)
-            if missing: raise ValueError(f"checkpoint {input_dir}: trainable weights missing, e.g. {sorted(missing)[:3]}")
-            with torch.no_grad():
-                params = dict(m.named_parameters())
-                for n, v in sd.items(): params[n].copy_(v)
+@patch
+def _save_hook(self: DRFTrainer, models, weights, output_dir):
+    "Checkpoint only the trainable weights (the LoRA adapter, or the DiT), not the frozen base."
+    for i, m in enumerate(models):
+        save_file(self._trainable_state(self.accelerator.unwrap_model(m)), str(Path(output_dir) / f"trainable_{i}.safetensors"))
+    if self.peft_model is not None: self.peft_model.save_pretrained(str(Path(output_dir) / "lora_adapter"))
+    weights.clear()  # accelerate would otherwise save every weight, frozen ones included
 
-    def _default_decode(self, generator, latents, frame_indices):
-        from drf_nb.decoding import decode_for_critic
-        return decode_for_critic(generator, latents, frame_indices, self.cfg.decoding)
+@patch
+def _load_hook(self: DRFTrainer, models, input_dir):
+    for i in range(len(models)):
+        m = self.accelerator.unwrap_model(models.pop())
+        sd = load_file(str(Path(input_dir) / f"trainable_{len(models)}.safetensors"))
+        missing = set(self._trainable_state(m)) - set(sd)
+        if missing: raise ValueError(f"checkpoint {input_dir}: trainable weights missing, e.g. {sorted(missing)[:3]}")
+        with torch.no_grad():
+            params = dict(m.named_parameters())
+            for n, v in sd.items(): params[n].copy_(v)
 
-    # ------------------------------------------------------------------ one step
-    @property
-    def frame_indices(self) -> list[int]:
-        from drf_nb.frames import subsample_indices
-        return subsample_indices(self.cfg.generator.num_frames, self.cfg.reward.num_frames)
 
-    def batch_at(self, step: int, micro: int) -> list:
-        "The reward samples of micro-batch `micro` of step `step` on this process (a function of the step only)."
-        t, acc = self.cfg.training, self.accelerator
-        b = t.batch_size_per_gpu
-        first = ((step * t.gradient_accumulation_steps + micro) * acc.num_processes + acc.process_index) * b
-        return [self.samples[sample_index(first + j, len(self.samples), t.seed)] for j in range(b)]
+# %% ../nbs/09_training.ipynb #5712f578
+@patch
+def _default_decode(self: DRFTrainer, generator, latents, frame_indices):
+    return decode_for_critic(generator, latents, frame_indices, self.cfg.decoding)
 
-    def forward_reward(self, batch, step: int, micro: int = 0):
-        "Sample with gradients through the last K steps, decode the critic's frames, score them: (RewardOutput, k_used, frames)."
-        from drf_nb.sampling import sample_from_config
-        cfg, gen, acc = self.cfg, self.generator, self.accelerator
-        g = cfg.generator
-        rng = torch.Generator().manual_seed(_mix(cfg.training.seed, step, micro, acc.process_index))
-        k_rng = torch.Generator().manual_seed(_mix(cfg.training.seed, step, micro, 7))  # same K on every process
-        embeds = gen.encode_prompt([s.prompt for s in batch], [g.negative_prompt] * len(batch), g.max_sequence_length)
-        latents = gen.prepare_latents(len(batch), g.height, g.width, g.num_frames, generator=rng)
-        with acc.autocast():
-            out = sample_from_config(gen, embeds, latents, cfg.sampling, guidance_scale=g.guidance_scale, rng=k_rng)
-            frames = self.decode_fn(gen, out.latents, self.frame_indices)
-            rout = self.reward_fn(frames, batch)
-        return rout, out.k_used, frames
+# ------------------------------------------------------------------ one step
+@patch(as_prop=True)
+def frame_indices(self: DRFTrainer) -> list[int]:
+    return subsample_indices(self.cfg.generator.num_frames, self.cfg.reward.num_frames)
 
-    def training_step(self) -> StepResult:
-        "One optimisation step (with `gradient_accumulation_steps` micro-batches); advances `self.step`."
-        t, acc = self.cfg.training, self.accelerator
-        t0, step = time.time(), self.step
-        ga = t.gradient_accumulation_steps
-        rewards, dims, k_used, skipped, reason = [], {}, 0, False, ""
+@patch
+def batch_at(self: DRFTrainer, step: int, micro: int) -> list:
+    "The reward samples of micro-batch `micro` of step `step` on this process (a function of the step only)."
+    t, acc = self.cfg.training, self.accelerator
+    b = t.batch_size_per_gpu
+    first = ((step * t.gradient_accumulation_steps + micro) * acc.num_processes + acc.process_index) * b
+    return [self.samples[sample_index(first + j, len(self.samples), t.seed)] for j in range(b)]
+
+@patch
+def forward_reward(self: DRFTrainer, batch, step: int, micro: int = 0):
+    "Sample with gradients through the last K steps, decode the critic's frames, score them: (RewardOutput, k_used, frames)."
+    cfg, gen, acc = self.cfg, self.generator, self.accelerator
+    g = cfg.generator
+    rng = torch.Generator().manual_seed(_mix(cfg.training.seed, step, micro, acc.process_index))
+    k_rng = torch.Generator().manual_seed(_mix(cfg.training.seed, step, micro, 7))  # same K on every process
+    embeds = gen.encode_prompt([s.prompt for s in batch], [g.negative_prompt] * len(batch), g.max_sequence_length)
+    latents = gen.prepare_latents(len(batch), g.height, g.width, g.num_frames, generator=rng)
+    with acc.autocast():
+        out = sample_from_config(gen, embeds, latents, cfg.sampling, guidance_scale=g.guidance_scale, rng=k_rng)
+        frames = self.decode_fn(gen, out.latents, self.frame_indices)
+        rout = self.reward_fn(frames, batch)
+    return rout, out.k_used, frames
+
+@patch
+def training_step(self: DRFTrainer) -> StepResult:
+    "One optimisation step (with `gradient_accumulation_steps` micro-batches); advances `self.step`."
+    t, acc = self.cfg.training, self.accelerator
+    t0, step = time.time(), self.step
+    ga = t.gradient_accumulation_steps
+    rewards, dims, k_used, skipped, reason = [], {}, 0, False, ""
+    self.optimizer.zero_grad(set_to_none=True)
+    for micro in range(ga):
+        sync = micro == ga - 1
+        ctx = acc.no_sync(self.model) if not sync and acc.num_processes > 1 else contextlib.nullcontext()
+        with ctx:
+            rout, k_used, _ = self.forward_reward(self.batch_at(step, micro), step, micro)
+            r = rout.rewards.float()
+            ok = torch.tensor(1.0 if _finite(r.detach()) else 0.0, device=acc.device)
+            if acc.num_processes > 1: ok = acc.reduce(ok, reduction="sum") / acc.num_processes
+            if ok.item() < 1.0:  # every process skips together
+                skipped, reason = True, "reward is not finite"
+                del rout, r
+                break
+            acc.backward(-r.mean() / ga)
+        rewards.append(r.detach())
+        for k, v in rout.per_dimension.items(): dims.setdefault(k, []).append(torch.as_tensor(v).detach().float().mean())
+    grad_norm = float("nan")
+    if not skipped:
+        gn = acc.clip_grad_norm_(self.trainable, t.max_grad_norm if t.max_grad_norm > 0 else float("inf"))
+        grad_norm = float(gn) if gn is not None else float("nan")
+        if gn is not None and not math.isfinite(grad_norm):
+            skipped, reason = True, "gradient is not finite"
+    if skipped: self.optimizer.zero_grad(set_to_none=True)
+    else:
+        self.optimizer.step()
+        self.lr_scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        for micro in range(ga):
-            sync = micro == ga - 1
-            ctx = acc.no_sync(self.model) if not sync and acc.num_processes > 1 else contextlib.nullcontext()
-            with ctx:
-                rout, k_used, _ = self.forward_reward(self.batch_at(step, micro), step, micro)
-                r = rout.rewards.float()
-                ok = torch.tensor(1.0 if _finite(r.detach()) else 0.0, device=acc.device)
-                if acc.num_processes > 1: ok = acc.reduce(ok, reduction="sum") / acc.num_processes
-                if ok.item() < 1.0:  # every process skips together
-                    skipped, reason = True, "reward is not finite"
-                    del rout, r
-                    break
-                acc.backward(-r.mean() / ga)
-            rewards.append(r.detach())
-            for k, v in rout.per_dimension.items(): dims.setdefault(k, []).append(torch.as_tensor(v).detach().float().mean())
-        grad_norm = float("nan")
-        if not skipped:
-            gn = acc.clip_grad_norm_(self.trainable, t.max_grad_norm if t.max_grad_norm > 0 else float("inf"))
-            grad_norm = float(gn) if gn is not None else float("nan")
-            if gn is not None and not math.isfinite(grad_norm):
-                skipped, reason = True, "gradient is not finite"
-        if skipped: self.optimizer.zero_grad(set_to_none=True)
-        else:
-            self.optimizer.step()
-            self.lr_scheduler.step()
-            self.optimizer.zero_grad(set_to_none=True)
-        mean = lambda xs: float(acc.reduce(torch.stack(xs).float().mean().to(acc.device), reduction="mean")) if xs else float("nan")
-        reward = mean([x.mean() for x in rewards])
-        res = StepResult(step=step + 1, loss=-reward, reward=reward, per_dimension={k: mean(v) for k, v in dims.items()},
-                         grad_norm=grad_norm, k_used=k_used, lr=self.lr_scheduler.get_last_lr()[0], skipped=skipped,
-                         reason=reason, seconds=time.time() - t0)
-        self.step += 1
-        return res
+    mean = lambda xs: float(acc.reduce(torch.stack(xs).float().mean().to(acc.device), reduction="mean")) if xs else float("nan")
+    reward = mean([x.mean() for x in rewards])
+    res = StepResult(step=step + 1, loss=-reward, reward=reward, per_dimension={k: mean(v) for k, v in dims.items()},
+                     grad_norm=grad_norm, k_used=k_used, lr=self.lr_scheduler.get_last_lr()[0], skipped=skipped,
+                     reason=reason, seconds=time.time() - t0)
+    self.step += 1
+    return res
 
-    # ------------------------------------------------------------------ checkpoints
-    @property
-    def checkpoint_dir(self) -> Path: return Path(self.cfg.training.output_dir) / "checkpoints"
 
-    def save_checkpoint(self) -> Path:
-        "Model (trainable weights), optimizer, scheduler and RNG via accelerate's `save_state`, plus the step and data position."
-        acc = self.accelerator
-        path = self.checkpoint_dir / f"step_{self.step:07d}"
-        acc.save_state(str(path))
-        if acc.is_main_process:
-            t = self.cfg.training
-            state = {"step": self.step, "samples_seen": self.step * t.gradient_accumulation_steps * acc.num_processes * t.batch_size_per_gpu,
-                     "num_processes": acc.num_processes, "config": self.cfg.to_dict()}
-            (path / "trainer_state.json").write_text(json.dumps(state, indent=1))  # written last: marks the checkpoint complete
-            done = sorted(p for p in self.checkpoint_dir.glob("step_*") if (p / "trainer_state.json").exists())
-            for old in done[:-t.keep_checkpoints]: shutil.rmtree(old, ignore_errors=True)
-        acc.wait_for_everyone()
-        return path
+# %% ../nbs/09_training.ipynb #29edee4d
+def complete_checkpoints(output_dir: str | Path) -> list[Path]:
+    "The complete checkpoints (`trainer_state.json` written) under `output_dir/checkpoints`, oldest first."
+    return sorted(p for p in (Path(output_dir) / "checkpoints").glob("step_*") if (p / "trainer_state.json").exists())
 
-    def latest_checkpoint(self) -> Path | None:
-        done = sorted(p for p in self.checkpoint_dir.glob("step_*") if (p / "trainer_state.json").exists())
-        return done[-1] if done else None
+def checkpoint_to_resume(output_dir: str | Path, resume: bool | str | Path) -> Path:
+    "The checkpoint `resume` asks for (True: the latest of `output_dir`); `FileNotFoundError` naming where it looked if there is none."
+    if resume is True:
+        done = complete_checkpoints(output_dir)
+        if not done: raise FileNotFoundError(f"nothing to resume: no complete checkpoint (step_*/trainer_state.json) in "
+                                             f"{Path(output_dir) / 'checkpoints'}; run without --resume to start from step 0")
+        return done[-1]
+    path = Path(resume)
+    if not (path / "trainer_state.json").exists():
+        raise FileNotFoundError(f"nothing to resume: {path} is not a complete checkpoint (no trainer_state.json)")
+    return path
 
-    def load_checkpoint(self, path: str | Path | None = None) -> int:
-        "Restore everything `save_checkpoint` wrote (the latest complete one by default); returns the step."
-        path = Path(path) if path is not None else self.latest_checkpoint()
-        if path is None: return 0
-        state = json.loads((path / "trainer_state.json").read_text())
-        if state["num_processes"] != self.accelerator.num_processes:
-            self.accelerator.print(f"warning: checkpoint written by {state['num_processes']} processes, resumed on "
-                                   f"{self.accelerator.num_processes}: the data order continues by sample count, not exactly")
-        self.accelerator.load_state(str(path))
-        self.step = int(state["step"])
-        return self.step
+def check_fresh_start(output_dir: str | Path, overwrite: bool = False) -> None:
+    "Refuse to start from step 0 in a folder that holds checkpoints, unless `overwrite`."
+    done = complete_checkpoints(output_dir)
+    if done and not overwrite:
+        raise ValueError(f"training.output_dir={str(output_dir)!r} already holds checkpoints up to {done[-1].name}: "
+                         "pass --resume to continue from it, or --overwrite to delete them and start again from step 0")
 
-    # ------------------------------------------------------------------ validation
-    def validation_prompts(self) -> list[str]:
+@patch(as_prop=True)
+def checkpoint_dir(self: DRFTrainer) -> Path: return Path(self.cfg.training.output_dir) / "checkpoints"
+
+@patch
+def save_checkpoint(self: DRFTrainer) -> Path:
+    "Model (trainable weights), optimizer, scheduler and RNG via accelerate's `save_state`, plus the step and data position."
+    acc = self.accelerator
+    path = self.checkpoint_dir / f"step_{self.step:07d}"
+    acc.save_state(str(path))
+    if acc.is_main_process:
         t = self.cfg.training
-        return list(t.validation_prompts) or ([t.single_prompt] if t.single_prompt else [])
+        state = {"step": self.step, "samples_seen": self.step * t.gradient_accumulation_steps * acc.num_processes * t.batch_size_per_gpu,
+                 "num_processes": acc.num_processes, "config": self.cfg.to_dict()}
+        (path / "trainer_state.json").write_text(json.dumps(state, indent=1))  # written last: marks the checkpoint complete
+        done = sorted(p for p in self.checkpoint_dir.glob("step_*") if (p / "trainer_state.json").exists())
+        for old in done[:-t.keep_checkpoints]: shutil.rmtree(old, ignore_errors=True)
+    acc.wait_for_everyone()
+    return path
 
-    @torch.no_grad()
-    def generate(self, prompts: list[str], seed: int = 0, num_steps: int | None = None) -> torch.Tensor:
-        "Videos (B, T, C, H, W) in [-1, 1] from the current DiT with the inference sampler (no graph)."
-        from drf_nb.sampling import sample_inference
-        g, gen = self.cfg.generator, self.generator
-        embeds = gen.encode_prompt(prompts, [g.negative_prompt] * len(prompts), g.max_sequence_length)
-        latents = gen.prepare_latents(len(prompts), g.height, g.width, g.num_frames, generator=torch.Generator().manual_seed(seed))
+@patch
+def latest_checkpoint(self: DRFTrainer) -> Path | None:
+    "The newest complete checkpoint of this run's output folder, or None."
+    done = complete_checkpoints(self.cfg.training.output_dir)
+    return done[-1] if done else None
+
+@patch
+def load_checkpoint(self: DRFTrainer, path: str | Path | None = None) -> int:
+    "Restore everything `save_checkpoint` wrote (the latest complete one by default); returns the step."
+    path = checkpoint_to_resume(self.cfg.training.output_dir, True if path is None else path)
+    state = json.loads((path / "trainer_state.json").read_text())
+    if state["num_processes"] != self.accelerator.num_processes:
+        self.accelerator.print(f"warning: checkpoint written by {state['num_processes']} processes, resumed on "
+                               f"{self.accelerator.num_processes}: the data order continues by sample count, not exactly")
+    self.accelerator.load_state(str(path))
+    self.step = int(state["step"])
+    self._trim_log(self.step)  # steps after the checkpoint are done again: their old lines go
+    return self.step
+
+@patch(as_prop=True)
+def log_path(self: DRFTrainer) -> Path: return Path(self.cfg.training.output_dir) / "train_log.jsonl"
+
+@patch
+def _append_log(self: DRFTrainer, res: StepResult):
+    "One JSON line per step (main process), so a run's history survives the process."
+    if not self.accelerator.is_main_process: return
+    self.log_path.parent.mkdir(parents=True, exist_ok=True)
+    with self.log_path.open("a") as f: f.write(json.dumps(asdict(res)) + "\n")
+
+@patch
+def _trim_log(self: DRFTrainer, step: int):
+    if not self.accelerator.is_main_process or not self.log_path.exists(): return
+    keep = [l for l in self.log_path.read_text().splitlines() if l.strip() and json.loads(l)["step"] <= step]
+    self.log_path.write_text("".join(l + "\n" for l in keep))
+
+@patch
+def read_log(self: DRFTrainer) -> list[StepResult]:
+    "Every step logged in `output_dir/train_log.jsonl` (all runs and resumes of this output folder)."
+    if not self.log_path.exists(): return []
+    return [StepResult(**json.loads(l)) for l in self.log_path.read_text().splitlines() if l.strip()]
+
+
+# %% ../nbs/09_training.ipynb #88b7ffb3
+@patch
+def validation_prompts(self: DRFTrainer) -> list[str]:
+    t = self.cfg.training
+    return list(t.validation_prompts) or ([t.single_prompt] if t.single_prompt else [])
+
+@patch
+@torch.no_grad()
+def generate(self: DRFTrainer, prompts: list[str], seed: int = 0, num_steps: int | None = None) -> torch.Tensor:
+    "Videos (B, T, C, H, W) in [-1, 1] from the current DiT with the inference sampler (no graph)."
+    g, gen = self.cfg.generator, self.generator
+    embeds = gen.encode_prompt(prompts, [g.negative_prompt] * len(prompts), g.max_sequence_length)
+    latents = gen.prepare_latents(len(prompts), g.height, g.width, g.num_frames, generator=torch.Generator().manual_seed(seed))
+    with self.accelerator.autocast():
+        z = sample_inference(gen, embeds, latents, num_steps or self.cfg.sampling.inference_steps, g.guidance_scale)
+        return gen.latents_to_video(z).float().clamp(-1, 1)
+
+@patch
+@torch.no_grad()
+def evaluate_reward(self: DRFTrainer, seed: int = 0, samples: list | None = None):
+    """The training objective at fixed noise: the training sampler (T steps, Euler) from the latents of `seed`, the critic's
+    frames, the reward (a `RewardOutput`). Per-step rewards in the log use fresh noise every step, so they are not comparable
+    across steps; this is, which makes it the way to see whether training raised the reward."""
+    cfg, gen = self.cfg, self.generator
+    g = cfg.generator
+    samples = list(samples) if samples is not None else [self.samples[0]]
+    embeds = gen.encode_prompt([s.prompt for s in samples], [g.negative_prompt] * len(samples), g.max_sequence_length)
+    latents = gen.prepare_latents(len(samples), g.height, g.width, g.num_frames, generator=torch.Generator().manual_seed(seed))
+    was_training = self.model.training
+    self.model.eval()
+    try:
         with self.accelerator.autocast():
-            z = sample_inference(gen, embeds, latents, num_steps or self.cfg.sampling.inference_steps, g.guidance_scale)
-            return gen.latents_to_video(z).float().clamp(-1, 1)
+            # no graph, so K (and its rng) does not change the value: the forward is the same for every K
+            out = sample_from_config(gen, embeds, latents, cfg.sampling, guidance_scale=g.guidance_scale,
+                                     rng=torch.Generator().manual_seed(seed))
+            return self.reward_fn(self.decode_fn(gen, out.latents, self.frame_indices).float(), samples)
+    finally: self.model.train(was_training)
 
-    @torch.no_grad()
-    def evaluate_reward(self, seed: int = 0, samples: list | None = None):
-        """The training objective at fixed noise: the training sampler (T steps, Euler) from the latents of `seed`, the critic's
-        frames, the reward (a `RewardOutput`). Per-step rewards in the log use fresh noise every step, so they are not comparable
-        across steps; this is, which makes it the way to see whether training raised the reward."""
-        from drf_nb.sampling import sample_from_config
-        cfg, gen = self.cfg, self.generator
-        g = cfg.generator
-        samples = list(samples) if samples is not None else [self.samples[0]]
-        embeds = gen.encode_prompt([s.prompt for s in samples], [g.negative_prompt] * len(samples), g.max_sequence_length)
-        latents = gen.prepare_latents(len(samples), g.height, g.width, g.num_frames, generator=torch.Generator().manual_seed(seed))
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with self.accelerator.autocast():
-                # no graph, so K (and its rng) does not change the value: the forward is the same for every K
-                out = sample_from_config(gen, embeds, latents, cfg.sampling, guidance_scale=g.guidance_scale,
-                                         rng=torch.Generator().manual_seed(seed))
-                return self.reward_fn(self.decode_fn(gen, out.latents, self.frame_indices).float(), samples)
-        finally: self.model.train(was_training)
+@patch
+def validate(self: DRFTrainer) -> list[Path]:
+    "Generate the validation prompts with a fixed seed and save them as mp4 (main process); returns the paths."
+    prompts = self.validation_prompts()
+    if not prompts: return []
+    self.model.eval()
+    try: videos = self.generate(prompts, seed=self.cfg.training.seed)  # every process: sharded models need all ranks
+    finally: self.model.train()
+    paths = []
+    if self.accelerator.is_main_process:
+        out = Path(self.cfg.training.output_dir) / "validation"
+        out.mkdir(parents=True, exist_ok=True)
+        for i, v in enumerate(videos):
+            frames = list(((v.permute(0, 2, 3, 1).cpu().numpy() + 1) / 2).clip(0, 1))
+            p = out / f"step_{self.step:07d}_{i}.mp4"
+            export_to_video(frames, str(p), fps=self.cfg.generator.fps)
+            paths.append(p)
+    return paths
 
-    def validate(self) -> list[Path]:
-        "Generate the validation prompts with a fixed seed and save them as mp4 (main process); returns the paths."
-        from diffusers.utils import export_to_video
-        prompts = self.validation_prompts()
-        if not prompts: return []
-        self.model.eval()
-        try: videos = self.generate(prompts, seed=self.cfg.training.seed)  # every process: sharded models need all ranks
-        finally: self.model.train()
-        paths = []
-        if self.accelerator.is_main_process:
-            out = Path(self.cfg.training.output_dir) / "validation"
-            out.mkdir(parents=True, exist_ok=True)
-            for i, v in enumerate(videos):
-                frames = list(((v.permute(0, 2, 3, 1).cpu().numpy() + 1) / 2).clip(0, 1))
-                p = out / f"step_{self.step:07d}_{i}.mp4"
-                export_to_video(frames, str(p), fps=self.cfg.generator.fps)
-                paths.append(p)
-        return paths
 
-    # ------------------------------------------------------------------ the loop
-    def _log(self, res: StepResult):
-        logs = {"train/loss": res.loss, "train/reward": res.reward, "train/grad_norm": res.grad_norm, "train/lr": res.lr,
-                "train/k_used": res.k_used, "train/skipped": float(res.skipped), "train/step_seconds": res.seconds}
-        logs.update({f"reward/{k}": v for k, v in res.per_dimension.items()})
-        self.accelerator.log({k: v for k, v in logs.items() if math.isfinite(v)}, step=res.step)
-
-    def train(self, resume: bool | str | Path = False, stop_after: int | None = None, progress: bool = True) -> list[StepResult]:
-        "Train to `training.max_steps` (or stop after step `stop_after`), checkpointing, logging and validating on the way."
-        t, acc = self.cfg.training, self.accelerator
-        if resume: self.load_checkpoint(None if resume is True else resume)
-        if acc.is_main_process and t.report_to != "none":
-            acc.init_trackers("drf_nb", config=_flat_config(self.cfg))
-        end = min(t.max_steps, stop_after) if stop_after is not None else t.max_steps
-        from tqdm.auto import tqdm
-        bar = tqdm(total=end, initial=self.step, desc="training", disable=not (progress and acc.is_local_main_process))
-        while self.step < end:
-            res = self.training_step()
-            self.history.append(res)
-            if res.skipped: acc.print(f"step {res.step}: skipped ({res.reason})")
-            if res.step % t.log_every == 0 or res.skipped: self._log(res)
-            bar.update(1); bar.set_postfix(reward=f"{res.reward:.4f}")
-            if res.step % t.checkpoint_every == 0 or res.step == t.max_steps: self.save_checkpoint()
-            if res.step % t.validate_every == 0: self.validate()
-        bar.close()
-        acc.end_training()
-        return self.history
-
+# %% ../nbs/09_training.ipynb #ff528a42
 def _flat_config(cfg: DRFConfig) -> dict:
     "The config flattened for trackers (TensorBoard's hparams take scalars only)."
     out = {}
@@ -432,41 +451,100 @@ def _flat_config(cfg: DRFConfig) -> dict:
         for k, v in vals.items(): out[f"{sec}.{k}"] = v if isinstance(v, (int, float, str, bool)) else str(v)
     return out
 
+@patch
+def _log(self: DRFTrainer, res: StepResult):
+    logs = {"train/loss": res.loss, "train/reward": res.reward, "train/grad_norm": res.grad_norm, "train/lr": res.lr,
+            "train/k_used": res.k_used, "train/skipped": float(res.skipped), "train/step_seconds": res.seconds}
+    logs.update({f"reward/{k}": v for k, v in res.per_dimension.items()})
+    self.accelerator.log({k: v for k, v in logs.items() if math.isfinite(v)}, step=res.step)
+
+@patch
+def train(self: DRFTrainer, resume: bool | str | Path = False, stop_after: int | None = None, progress: bool = True,
+          overwrite: bool = False) -> list[StepResult]:
+    """Train to `training.max_steps` (or stop after step `stop_after`), checkpointing, logging and validating on the way;
+    the final state is always saved. `resume`: True (the latest checkpoint) or a checkpoint folder; a resume that finds
+    nothing fails. A fresh trainer refuses an output folder that already holds checkpoints unless `overwrite` (which
+    deletes them and the step log): starting again from step 0 is a deliberate choice."""
+    t, acc = self.cfg.training, self.accelerator
+    if resume: self.load_checkpoint(None if resume is True else resume)
+    elif self.step == 0 and self.latest_checkpoint() is not None:
+        check_fresh_start(t.output_dir, overwrite)
+        if acc.is_main_process:
+            shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
+            self.log_path.unlink(missing_ok=True)
+        acc.wait_for_everyone()
+    skipped = skipped_dimensions(self.samples)
+    if skipped and self.step == 0:
+        acc.print("reward dimensions not used: " + "; ".join(f"{d} ({why})" for d, why in skipped.items()))
+    if acc.is_main_process and t.report_to != "none":
+        acc.init_trackers("drf_nb", config=_flat_config(self.cfg))
+    end = min(t.max_steps, stop_after) if stop_after is not None else t.max_steps
+    bar = tqdm(total=end, initial=self.step, desc="training", disable=not (progress and acc.is_local_main_process))
+    while self.step < end:
+        res = self.training_step()
+        self.history.append(res)
+        self._append_log(res)
+        if res.skipped: acc.print(f"step {res.step}: skipped ({res.reason})")
+        if res.step % t.log_every == 0 or res.skipped: self._log(res)
+        bar.update(1); bar.set_postfix(reward=f"{res.reward:.4f}")
+        if res.step % t.checkpoint_every == 0 or res.step == t.max_steps: self.save_checkpoint()
+        if res.step % t.validate_every == 0: self.validate()
+    bar.close()
+    last = self.latest_checkpoint()
+    if self.step > 0 and (last is None or last.name != f"step_{self.step:07d}"): self.save_checkpoint()  # never end unsaved
+    acc.end_training()
+    return self.history
+
+
 # %% ../nbs/09_training.ipynb #68da1ca2
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     "The options of `drf-nb train` (and of `python -m drf_nb.training`)."
     src = p.add_mutually_exclusive_group()
     src.add_argument("--config", help="a YAML config file (see DRFConfig.to_yaml)")
-    src.add_argument("--preset", choices=["tiny", "paper"], default=None, help="a preset instead of a file (default: paper)")
+    src.add_argument("--preset", choices=["tiny", "paper"], default=None,
+                     help="a preset instead of a file (default: paper, the paper's models; tiny: random tiny models on a CPU)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. training.learning_rate=5e-6")
-    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in training.output_dir")
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this step (the schedule still follows training.max_steps)")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
+                       help="continue from the latest checkpoint in training.output_dir (or from CHECKPOINT); fails if there is none")
+    again.add_argument("--overwrite", action="store_true",
+                       help="start from step 0 even if training.output_dir holds checkpoints (they are deleted)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this step and save it (the schedule still follows training.max_steps)")
+
+def _check_train_config(cfg: DRFConfig) -> None:
+    "What must hold before any model loads: something to train on, and files that exist."
+    t = cfg.training
+    if not t.single_prompt and not t.dataset_path:
+        raise ConfigError("training.dataset_path='': set it to an annotation output folder, or set training.single_prompt")
+    if t.dataset_path and not Path(t.dataset_path).exists():
+        raise ConfigError(f"training.dataset_path={t.dataset_path!r}: no such folder")
+    if t.single_prompt and not t.single_prompt.strip(): raise ConfigError("training.single_prompt is blank: give the prompt to tune on")
+    if t.single_prompt_reference and not Path(t.single_prompt_reference).is_file():
+        raise ConfigError(f"training.single_prompt_reference={t.single_prompt_reference!r}: no such video file")
 
 def train_from_args(args) -> int:
-    "Run `drf-nb train`: validate the config, then train; 2 on an invalid config."
-    try:
-        cfg = load_config(args.config or args.preset or "paper", overrides=overrides_from_strings(getattr(args, "set", None)))
-        t = cfg.training
-        if not t.single_prompt and not t.dataset_path:
-            raise ConfigError("training.dataset_path='': set it to an annotation output folder, or set training.single_prompt")
-        if t.dataset_path and not Path(t.dataset_path).exists():
-            raise ConfigError(f"training.dataset_path={t.dataset_path!r}: no such folder")
-    except ConfigError as e:
-        print(f"drf-nb train: invalid config: {e}", file=sys.stderr)
-        return 2
+    "Run `drf-nb train`: validate the config and the resume request, then train; errors propagate to `run_reporting_errors`."
+    cfg = load_config(args.config or args.preset or "paper", overrides=overrides_from_strings(getattr(args, "set", None)))
+    _check_train_config(cfg)
+    if args.max_steps is not None and args.max_steps < 1: raise ValueError(f"--max-steps={args.max_steps}: must be >= 1")
+    # a resume with nothing to resume, or a fresh start over old checkpoints, fails before minutes of model loading
+    if args.resume: checkpoint_to_resume(cfg.training.output_dir, args.resume)
+    else: check_fresh_start(cfg.training.output_dir, args.overwrite)
     trainer = DRFTrainer(cfg)
-    hist = trainer.train(resume=args.resume, stop_after=getattr(args, "max_steps", None))
+    hist = trainer.train(resume=args.resume, stop_after=args.max_steps, overwrite=args.overwrite)
     if trainer.accelerator.is_main_process:
         done = [r for r in hist if not r.skipped]
         print(f"trained to step {trainer.step}; last reward {done[-1].reward:.4f}" if done else f"stopped at step {trainer.step}")
-        print(f"checkpoints in {trainer.checkpoint_dir}")
+        print(f"saved step {trainer.step} to {trainer.latest_checkpoint()}; per-step log in {trainer.log_path}")
     return 0
 
 def main(argv=None) -> int:
     "`python -m drf_nb.training`: the entry `accelerate launch -m` starts on every process."
     p = argparse.ArgumentParser(prog="python -m drf_nb.training", description="Diffusion-DRF fine-tuning")
     add_train_arguments(p)
-    return train_from_args(p.parse_args(argv))
+    args = p.parse_args(argv)
+    needs = lambda a: load_config(a.config or a.preset or "paper", overrides=overrides_from_strings(a.set)).hub_models("train")
+    return run_reporting_errors("drf-nb train", train_from_args, args, needs)
 
 # %% ../nbs/09_training.ipynb #abf31fea
 if __name__ == "__main__" and "IPython" not in sys.modules: sys.exit(main())
@@ -478,18 +556,28 @@ DEMO_FACETS = {"Object(s)": "a red tomato in a pink bowl", "Environment": "a woo
 
 def _gif_b64(video: torch.Tensor, fps: int = 8, scale: int = 4) -> str:
     "(T, C, H, W) in [-1, 1] -> a base64 GIF, upscaled (nearest) so a 32 px video is visible."
-    import base64, io
-    from PIL import Image
     x = ((video.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
     frames = [Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST) for f in x]
     buf = io.BytesIO()
     frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=int(1000 / fps), loop=0)
     return base64.b64encode(buf.getvalue()).decode()
 
+def _shorten(text: str, limit: int = 80) -> str:
+    "`text` cut at a word boundary near `limit` characters, with an ellipsis when anything was cut."
+    if len(text) <= limit: return text
+    cut = text[:limit].rsplit(" ", 1)[0] if " " in text[:limit] else text[:limit]
+    return cut.rstrip() + "…"
+
+def _dimensions_sentence(requested: list[str], ran: list[str], skipped: dict[str, str]) -> str:
+    "What the report says about the reward's dimensions: which were requested, which ran, and why any did not."
+    s = f"Reward dimensions requested: {', '.join(requested)}; used: {', '.join(ran) or 'none'}."
+    not_run = [d for d in requested if d not in ran]
+    if not_run: s += " Not used: " + "; ".join(f"{d}, {skipped.get(d, 'no query of this dimension')}" for d in not_run) + "."
+    return html.escape(s)
+
 def _query_table(before: list[dict], after: list[dict]) -> str:
-    import html
     rows = "".join(f"<tr><td>{html.escape(b['dimension'])}</td><td>{html.escape(b.get('facet', ''))}</td>"
-                   f"<td>{html.escape(b['answer'][:80])}</td><td>{b['num_tokens']}</td><td>{b['logprob']:.3f}</td>"
+                   f"<td title=\"{html.escape(b['answer'])}\">{html.escape(_shorten(b['answer']))}</td><td>{b['num_tokens']}</td><td>{b['logprob']:.3f}</td>"
                    f"<td>{a['logprob']:.3f}</td><td>{a['logprob'] - b['logprob']:+.4f}</td></tr>" for b, a in zip(before, after))
     return ("<table><tr><th>dimension</th><th>facet</th><th>reference answer</th><th>tokens</th><th>log p before</th>"
             f"<th>log p after</th><th>change</th></tr>{rows}</table>")
@@ -497,14 +585,13 @@ def _query_table(before: list[dict], after: list[dict]) -> str:
 def run_demo(out_dir: str | Path = "runs/demo", steps: int = 20, seed: int = 0, prompt: str = DEMO_PROMPT,
              facets: dict | None = None, learning_rate: float = 1e-2, progress: bool = True) -> Path:
     "Single-prompt Diffusion-DRF on the tiny preset (CPU); writes and returns `out_dir/demo.html`."
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-    from drf_nb.reward import gradient_heatmaps, pixel_gradient, plot_gradient_heatmaps
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out / "run", ignore_errors=True)  # the demo's own scratch run: a rerun starts it again
     cfg = load_config("tiny", {"training": {"report_to": "none", "output_dir": str(out / "run"), "max_steps": steps, "seed": seed,
                                             "learning_rate": learning_rate, "single_prompt": prompt,
                                             "checkpoint_every": 10 ** 6, "validate_every": 10 ** 6}})
     samples = single_prompt_samples(prompt, cfg, facets or (DEMO_FACETS if prompt == DEMO_PROMPT else None))
+    ran = sorted({q.dimension for q in samples[0].queries}, key=cfg.reward.dimensions.index)
     t0 = time.time()
     tr = DRFTrainer(cfg, samples=samples, device="cpu")
     idx, sample = tr.frame_indices, samples[0]
@@ -544,6 +631,7 @@ table{{border-collapse:collapse}} img{{image-rendering:pixelated;border:1px soli
 <p>Prompt: <b>{prompt}</b>. {steps} steps, AdamW lr {learning_rate:g}, T={cfg.sampling.train_steps} sampling steps with gradients
 through the last K={cfg.sampling.backprop_steps}, N_f={cfg.reward.num_frames} frames to the critic, seed {seed}; {took:.0f} s.
 The generator and the critic are random tiny models: the point is the mechanism, not the pictures.</p>
+<p>{_dimensions_sentence(cfg.reward.dimensions, ran, samples[0].skipped)}</p>
 <h2>Reward during training (fresh noise every step)</h2>{fig.to_html(full_html=False, include_plotlyjs=True)}
 <h2>Reward at fixed evaluation noise</h2>
 <p>The training sampler from the same {len(eval_seeds)} noises (seeds {', '.join(map(str, eval_seeds))}) at a few checkpoints: the

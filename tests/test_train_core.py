@@ -7,7 +7,8 @@ import torch
 
 from drf_nb.config import ConfigError, load_config
 from drf_nb.reward import RewardOutput, RewardSample
-from drf_nb.training import DRFTrainer, main, single_prompt_samples
+from drf_nb.reward import single_prompt_samples
+from drf_nb.training import DRFTrainer, main
 
 
 def brightness(frames, batch):
