@@ -8,24 +8,38 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+import sys
+import warnings
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
 import torch
+from diffusers.utils import export_to_video
+from plotly.subplots import make_subplots
+from tqdm import tqdm  # plain bars: tqdm.auto warns in kernels without ipywidgets (papermill, nbdev_test)
 
+import drf_nb
+from .config import DRFConfig, load_config
+from .frames import read_video, resize_frames, subsample_indices
+from .reward import RewardSample, build_reward
 from .sampling import load_pipeline
+from .training import DRFTrainer, single_prompt_samples
 
 # %% auto #0
 __all__ = ['PAPER_TABLES', 'TABLE2', 'TABLE4', 'TABLE6', 'TABLE7', 'FIG6', 'VBENCH2_AXES', 'VBENCH2_DIMENSIONS',
-           'VBENCH2_INSTALL', 'NOT_EVALUATED', 'paper_table', 'dimension_key', 'dimension_label', 'vbench2_prompts',
-           'vbench2_video_path', 'videos_per_prompt', 'generate_vbench2_videos', 'VBench2NotInstalled', 'run_vbench2',
-           'read_vbench2_dimension_scores', 'vbench2_scores', 'parse_vbench2_results', 'table_row', 'VideoScorer',
-           'VanillaDRFScorer', 'score_videos', 'pairwise_win_tie_loss', 'plot_win_tie_loss', 'plot_training_dynamics',
-           'single_prompt_trainer', 'compare_with_paper', 'save_repro_outputs', 'plot_frames']
+           'VBENCH2_VERSION', 'VBENCH2_INSTALL', 'VBENCH2_RUNNER', 'NOT_EVALUATED', 'paper_table', 'dimension_key',
+           'dimension_label', 'vbench2_prompts', 'vbench2_video_path', 'videos_per_prompt', 'generate_vbench2_videos',
+           'VBench2NotInstalled', 'vbench2_python', 'vbench2_version', 'vbench2_expected_videos',
+           'check_vbench2_videos', 'run_vbench2', 'read_vbench2_dimension_scores', 'read_vbench2_video_results',
+           'vbench2_scores', 'parse_vbench2_results', 'table_row', 'VideoScorer', 'VanillaDRFScorer', 'score_videos',
+           'pairwise_win_tie_loss', 'plot_win_tie_loss', 'plot_training_dynamics', 'single_prompt_trainer',
+           'compare_with_paper', 'save_repro_outputs', 'plot_frames']
 
 # %% ../nbs/10_evaluation.ipynb #8edc013d
 _T2_COLS = ["Overall", "Creativity", "Common Sense", "Controllability", "Human Fidelity", "Physics",
@@ -120,7 +134,6 @@ def dimension_label(name: str) -> str:
 # %% ../nbs/10_evaluation.ipynb #888b715c
 def _data_dir() -> Path:
     "The package's copy of the VBench-2.0 prompt suite."
-    import drf_nb
     d = Path(drf_nb.__file__).resolve().parent / "data" / "vbench2"
     if not d.is_dir(): raise FileNotFoundError(f"VBench-2.0 prompt data not found at {d}; reinstall drf_nb")
     return d
@@ -166,9 +179,6 @@ def generate_vbench2_videos(pipe_or_cfg, out_dir, dimensions=None, limit: int | 
     `pipe_or_cfg`: a `DRFConfig` (its generator is loaded with `drf_nb.sampling.load_pipeline`), a diffusers pipeline
     (then `cfg` gives sizes and evaluation settings; default the paper preset), or a `DRFTrainer` (its current DiT). `limit`: prompts per dimension.
     `seeds`: one seed per video index (default `cfg.evaluation.seed + index`). Returns counts and the paths written."""
-    from diffusers.utils import export_to_video
-    from tqdm.auto import tqdm
-    from drf_nb.config import DRFConfig, load_config
     if isinstance(pipe_or_cfg, DRFConfig):
         cfg = pipe_or_cfg
         pipe = None  # loaded lazily: a fully generated folder needs no model
@@ -211,26 +221,112 @@ def generate_vbench2_videos(pipe_or_cfg, out_dir, dimensions=None, limit: int | 
 
 # %% ../nbs/10_evaluation.ipynb #1b9983c3
 class VBench2NotInstalled(RuntimeError):
-    "The official VBench-2.0 evaluator (`vbench2` command) is not installed."
+    "The official VBench-2.0 evaluator (the `vbench2` package) cannot be imported by the Python meant to run it."
 
-VBENCH2_INSTALL = ("VBench-2.0's evaluator is not installed (no `vbench2` command on PATH). It is not on PyPI "
-                   "(`vbench` there is VBench 1.0). On a CUDA machine: git clone https://github.com/Vchitect/VBench; "
-                   "cd VBench/VBench-2.0; install PyTorch with CUDA, flash-attn and mmcv as its README says; "
-                   "pip install -e .; download its models with the repository's scripts.")
+VBENCH2_VERSION = "0.1.1"  # the evaluator release this harness was read against (tests/fixtures/vbench2/)
 
-def run_vbench2(videos_dir, output_dir, dimensions=None, executable: str = "vbench2", extra_args=(), check: bool = True) -> list[Path]:
-    "Run the official evaluator on each dimension's folder of `videos_dir`; returns the result files written."
-    exe = shutil.which(executable)
-    if exe is None: raise VBench2NotInstalled(VBENCH2_INSTALL)
-    dims = VBENCH2_DIMENSIONS if dimensions is None else [dimension_key(d) for d in dimensions]
-    out = Path(output_dir); out.mkdir(parents=True, exist_ok=True)
-    before = set(out.glob("*_eval_results.json"))
+VBENCH2_INSTALL = ("VBench-2.0's evaluator cannot be imported by {python} ({error}). It needs an environment of its own "
+                   "(vbench2 0.1.1 pins torch 2.5.1, transformers 4.47.1 and diffusers 0.32.1, which conflict with drf_nb's). "
+                   "On a CUDA machine: git clone https://github.com/Vchitect/VBench; cd VBench/VBench-2.0; in a new virtual "
+                   "environment install PyTorch with CUDA, flash-attn and mmcv as its README says, then pip install -e . (the "
+                   "PyPI wheel lacks files some dimensions need); download its models with the repository's scripts; then set "
+                   "VBENCH2_PYTHON to that environment's python, or put its `vbench2` command on PATH.")
+
+VBENCH2_RUNNER = """\
+import json, os, sys
+spec = json.loads(sys.argv[1])
+try:
+    import vbench2
+    import torch
+except Exception as e:  # not installed, or installed without what it imports: exit code 3
+    print(f"{type(e).__name__}: {e}", file=sys.stderr)
+    sys.exit(3)
+if spec.get("probe"):  # only say which release answers
+    from importlib.metadata import PackageNotFoundError, version
+    try: print(version("vbench2"))
+    except PackageNotFoundError: print("unknown")
+    sys.exit(0)
+# some dimensions open config files by paths relative to the folder that holds the vbench2 package
+os.chdir(os.path.dirname(os.path.dirname(os.path.abspath(vbench2.__file__))))
+evaluator = vbench2.VBench2(torch.device(spec["device"]), spec["full_info"], spec["output_path"])
+evaluator.evaluate(videos_path=spec["videos_path"], name=spec["name"], dimension_list=[spec["dimension"]],
+                   local=spec["local"], read_frame=False, mode="vbench_standard")
+"""
+
+def vbench2_python(python=None) -> str:
+    """The Python that runs the evaluator: `python`, else `$VBENCH2_PYTHON`, else the interpreter on the `#!` line of the
+    `vbench2` command on PATH, else this one."""
+    if python: return str(python)
+    if os.environ.get("VBENCH2_PYTHON"): return os.environ["VBENCH2_PYTHON"]
+    exe = shutil.which("vbench2")
+    if exe:
+        with open(exe, "rb") as f: first = f.readline(1000).decode(errors="replace").strip()
+        words = first[2:].split() if first.startswith("#!") else []
+        if words and "python" in Path(words[0]).name and Path(words[0]).exists(): return words[0]
+    return sys.executable
+
+def vbench2_version(python=None) -> str:
+    "The `vbench2` release that `python` (see `vbench2_python`) imports; raises `VBench2NotInstalled` when it imports none."
+    python = vbench2_python(python)
+    try: r = subprocess.run([python, "-c", VBENCH2_RUNNER, json.dumps({"probe": True})], capture_output=True, text=True)
+    except OSError as e: raise VBench2NotInstalled(VBENCH2_INSTALL.format(python=python, error=e)) from None
+    if r.returncode != 0:
+        lines = r.stderr.strip().splitlines()
+        raise VBench2NotInstalled(VBENCH2_INSTALL.format(python=python, error=lines[-1] if lines else f"exit code {r.returncode}"))
+    return r.stdout.strip().splitlines()[-1]
+
+# %% ../nbs/10_evaluation.ipynb #144134c1
+def vbench2_expected_videos(videos_dir, dimension: str) -> list[Path]:
+    "Every video the evaluator looks for in `dimension`'s folder: 3 per prompt, 20 for Diversity (fixed in its code)."
+    d = dimension_key(dimension)
+    n = 20 if d == "Diversity" else 3
+    return [vbench2_video_path(videos_dir, d, r["prompt"], i) for r in vbench2_prompts(d, augmented=False) for i in range(n)]
+
+def check_vbench2_videos(videos_dir, dimensions=None, allow_missing: bool = False) -> dict[str, int]:
+    """Check each dimension's folder of `videos_dir` before the evaluator reads it: it holds only `.mp4` files and every
+    video the evaluator looks for (`allow_missing`: some may be absent, not all). Returns dimension -> videos found."""
+    dims = VBENCH2_DIMENSIONS if dimensions is None else [dimension_key(d) for d in ([dimensions] if isinstance(dimensions, str) else dimensions)]
+    found = {}
     for d in dims:
         folder = Path(videos_dir) / d
         if not folder.is_dir(): raise FileNotFoundError(f"no videos for {d}: {folder} does not exist (generate_vbench2_videos writes it)")
-        cmd = [exe, "evaluate", "--videos_path", str(folder), "--dimension", d, "--output_path", str(out), *extra_args]
-        subprocess.run(cmd, check=check)
-    return sorted(set(out.glob("*_eval_results.json")) - before) or sorted(out.glob("*_eval_results.json"))
+        odd = sorted(p.name for p in folder.iterdir() if not (p.is_file() and p.suffix == ".mp4"))
+        if odd: raise ValueError(f"{folder} holds {odd[0]!r}, not an .mp4 video: the evaluator takes every video's extension from the first file it lists; move it out")
+        expected = vbench2_expected_videos(videos_dir, d)
+        missing = [p for p in expected if not p.is_file()]
+        if len(missing) == len(expected): raise FileNotFoundError(f"{folder} holds none of the {len(expected)} videos the evaluator looks for, e.g. {expected[0].name!r}")
+        if missing and not allow_missing:
+            raise FileNotFoundError(f"{d}: {len(missing)} of {len(expected)} videos missing, e.g. {missing[0].name!r} (the evaluator would score the rest as if complete; allow_missing=True runs anyway)")
+        found[d] = len(expected) - len(missing)
+    return found
+
+# %% ../nbs/10_evaluation.ipynb #ae73f0fd
+def run_vbench2(videos_dir, output_dir, dimensions=None, python=None, device: str = "cuda", allow_missing: bool = False,
+                local: bool = False) -> list[Path]:
+    """Evaluate each dimension's folder of `videos_dir` with the official evaluator, one process per dimension (as the
+    repository's `evaluate.sh` does), in the environment of `python` (see `vbench2_python`); returns the result files,
+    `{output_dir}/{Dimension}_eval_results.json`. `local`: the evaluator's flag for models already downloaded."""
+    python = vbench2_python(python)
+    version = vbench2_version(python)
+    if version != VBENCH2_VERSION: warnings.warn(f"{python} runs vbench2 {version}; this harness was checked against {VBENCH2_VERSION}")
+    dims = VBENCH2_DIMENSIONS if dimensions is None else [dimension_key(d) for d in ([dimensions] if isinstance(dimensions, str) else dimensions)]
+    videos_dir, out = Path(videos_dir).resolve(), Path(output_dir).resolve()
+    check_vbench2_videos(videos_dir, dims, allow_missing)
+    out.mkdir(parents=True, exist_ok=True)
+    full_info = out / "VBench2_full_info.json"  # the prompt file the videos were named from (the wheel's differs)
+    full_info.write_text(_read_gz_text(_data_dir() / "VBench2_full_info.json.gz"), encoding="utf-8")
+    files = []
+    for d in tqdm(dims, desc="VBench-2.0 evaluation"):
+        result = out / f"{d}_eval_results.json"
+        before = result.stat().st_mtime_ns if result.exists() else None
+        spec = dict(videos_path=str(videos_dir / d), output_path=str(out), full_info=str(full_info), name=d, dimension=d,
+                    device=device, local=bool(local))
+        rc = subprocess.run([python, "-c", VBENCH2_RUNNER, json.dumps(spec)]).returncode
+        if rc != 0: raise RuntimeError(f"VBench-2.0's evaluation of {d} failed with exit code {rc} (its output is above)")
+        if not result.is_file() or result.stat().st_mtime_ns == before:
+            raise RuntimeError(f"VBench-2.0's evaluation of {d} exited 0 but wrote no {result}")
+        files.append(result)
+    return files
 
 # %% ../nbs/10_evaluation.ipynb #5f840ede
 def _result_files(paths) -> list[Path]:
@@ -243,20 +339,38 @@ def _result_files(paths) -> list[Path]:
     if not files: raise FileNotFoundError(f"no *_eval_results.json files in {[str(p) for p in paths]}")
     return files
 
+def _read_result_file(f: Path) -> dict:
+    "A result file as dimension -> (score, per_video_results), its shape checked."
+    try: data = json.loads(Path(f).read_text())
+    except json.JSONDecodeError as e: raise ValueError(f"{f}: not valid JSON ({e})") from None
+    if not isinstance(data, dict): raise ValueError(f"{f}: expected a JSON object of dimension -> [score, per_video_results], got {type(data).__name__}")
+    for name, val in data.items():
+        if not (isinstance(val, list) and len(val) == 2 and isinstance(val[1], list)):
+            raise ValueError(f"{f}: {name}: expected [score, per_video_results], got {json.dumps(val)[:80]}")
+    return data
+
 def read_vbench2_dimension_scores(paths) -> dict[str, float]:
     "Dimension (underscored) -> score in [0, 1], from result files or folders of them; a later file wins on a repeat."
     scores = {}
     for f in _result_files(paths):
-        try: data = json.loads(Path(f).read_text())
-        except json.JSONDecodeError as e: raise ValueError(f"{f}: not valid JSON ({e})") from None
-        if not isinstance(data, dict): raise ValueError(f"{f}: expected a JSON object of dimension -> [score, per_video], got {type(data).__name__}")
-        for name, val in data.items():
+        for name, (score, _) in _read_result_file(f).items():
             key = dimension_key(name)
-            score = val[0] if isinstance(val, (list, tuple)) else val
             if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
                 raise ValueError(f"{f}: {name}: the score (element 0) must be a number, got {score!r}")
             scores[key] = float(score)
     return scores
+
+def read_vbench2_video_results(paths) -> pd.DataFrame:
+    "The per-video entries of result files (or folders of them): `dimension`, `video_path`, `score` (-1: undecided), `file`."
+    rows = []
+    for f in _result_files(paths):
+        for name, (_, per_video) in _read_result_file(f).items():
+            key = dimension_key(name)
+            for i, item in enumerate(per_video):
+                if not isinstance(item, dict) or "video_results" not in item:
+                    raise ValueError(f"{f}: {name}: per-video entry {i} has no 'video_results': {json.dumps(item)[:80]}")
+                rows.append(dict(dimension=key, video_path=item.get("video_path"), score=item["video_results"], file=str(f)))
+    return pd.DataFrame(rows, columns=["dimension", "video_path", "score", "file"])
 
 def vbench2_scores(dimension_scores: dict[str, float]) -> pd.Series:
     "Overall, the five axes and the 18 dimensions (x100) from dimension scores in [0, 1]; missing dimensions count 0."
@@ -289,8 +403,6 @@ class VanillaDRFScorer:
     dimensions = ("TA",)
 
     def __init__(self, cfg=None, reward=None, size: int | None = None):
-        from drf_nb.config import load_config
-        from drf_nb.reward import build_reward
         base = cfg if cfg is not None else load_config("paper")
         self.cfg = load_config(base, overrides={"reward": {"kind": "vanilla_drf"}})
         self.reward = reward if reward is not None else build_reward(self.cfg)
@@ -298,8 +410,6 @@ class VanillaDRFScorer:
 
     @torch.no_grad()
     def __call__(self, videos, prompts) -> dict[str, torch.Tensor]:
-        from drf_nb.frames import resize_frames
-        from drf_nb.reward import RewardSample
         if len(videos) != len(prompts): raise ValueError(f"{len(videos)} videos but {len(prompts)} prompts")
         out = []
         for v, p in zip(videos, prompts):
@@ -311,8 +421,6 @@ class VanillaDRFScorer:
 
 def score_videos(scorer: VideoScorer, videos, prompts, num_frames: int | None = None) -> dict[str, torch.Tensor]:
     "Score videos (tensors or file paths, read with `num_frames` subsampled) one at a time; dimension -> `(N,)`."
-    from tqdm.auto import tqdm
-    from drf_nb.frames import read_video
     if len(videos) != len(prompts): raise ValueError(f"{len(videos)} videos but {len(prompts)} prompts")
     parts: dict[str, list] = {}
     for v, p in tqdm(list(zip(videos, prompts)), desc="scoring", leave=False):
@@ -350,7 +458,6 @@ def pairwise_win_tie_loss(scores_a: dict, scores_b: dict, tie_threshold: float =
 
 def plot_win_tie_loss(df: pd.DataFrame, title: str = "Pairwise win / tie / loss"):
     "Horizontal stacked bars, one per dimension, of the three percentage columns of `pairwise_win_tie_loss` (Fig. 6)."
-    import plotly.graph_objects as go
     cols = [c for c in df.columns if c != "n"][:3]
     colors = ["#8c8c8c", "#d9d9d9", "#1f77b4"]
     fig = go.Figure()
@@ -365,7 +472,6 @@ def plot_win_tie_loss(df: pd.DataFrame, title: str = "Pairwise win / tie / loss"
 def plot_training_dynamics(df: pd.DataFrame, base: float | None = None, score: str = "score", step: str = "step",
                            reward: str = "reward", title: str = "Training dynamics", base_label: str = "base model"):
     "Score vs step, one line per reward; `base` (or rows with step 0 of a reward named 'base') as a horizontal line (Fig. 7)."
-    import plotly.express as px
     for c in (score, step, reward):
         if c not in df.columns: raise ValueError(f"training-dynamics frame has no column {c!r}; columns: {list(df.columns)}")
     d = df.copy()
@@ -380,8 +486,6 @@ def single_prompt_trainer(prompt: str, reward_kind: str = "diffusion_drf", steps
                           preset="tiny", overrides: dict | None = None, learning_rate: float | None = None,
                           facets: dict | None = None, reference_video=None, seed: int = 0):
     "A `DRFTrainer` for single-prompt tuning (Fig. 9) with `reward_kind` on `preset` (+ `overrides`); call `.train()`."
-    from drf_nb.config import load_config
-    from drf_nb.training import DRFTrainer, single_prompt_samples
     tr = {"report_to": "none", "output_dir": str(out_dir), "max_steps": max(1, steps), "seed": seed, "single_prompt": prompt,
           "checkpoint_every": 10 ** 6, "validate_every": 10 ** 6}
     if learning_rate is not None: tr["learning_rate"] = learning_rate
@@ -429,9 +533,6 @@ def save_repro_outputs(out_dir, name: str, table: pd.DataFrame | None = None, fi
 
 def plot_frames(videos: dict, num_frames: int = 4, title: str = ""):
     "One row of `num_frames` evenly spaced frames per labelled video `(T, C, H, W)` in [-1, 1] (Figs. 9-10)."
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-    from drf_nb.frames import subsample_indices
     labels = list(videos)
     fig = make_subplots(rows=len(labels), cols=num_frames, row_titles=labels, horizontal_spacing=0.01, vertical_spacing=0.03)
     for i, k in enumerate(labels):
