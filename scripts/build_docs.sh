@@ -1,20 +1,14 @@
 #!/usr/bin/env bash
-# Render the documentation site.
-#  - With Quarto installed: nbdev_docs renders the site described by _quarto.yml into _docs/.
-#  - Without Quarto (it cannot be installed on machines without internet access, since its installer
-#    downloads a binary): every notebook is executed and rendered to a standalone HTML page with
-#    nbconvert under _site/, plotly figures embedded with plotly.js inline so the pages work offline,
-#    the landing page as index.html and pages.html listing every page in the sidebar's order.
-# Usage: bash scripts/build_docs.sh [--no-execute]
+# Build the documentation site, every notebook executed (they are committed without outputs):
+#  1. each notebook in _quarto.yml's sidebar runs in a fresh kernel, into a copy under _docs_build/executed/
+#     (never into nbs/; the repro notebooks run with their smoke defaults);
+#  2. nbdev's own docs processing (what nbdev_docs feeds Quarto) turns the copies into _docs_build/proc/;
+#  3. with Quarto installed, `quarto render --no-execute` renders that folder into _docs/ (nbdev's doc_path);
+#     without it (its installer downloads a binary, so it cannot be installed offline), nbconvert renders the
+#     same notebooks into _site/: sidebar, MathML equations, plotly figures with a local plotly.js, no network.
+# Usage: bash scripts/build_docs.sh [--renderer quarto|nbconvert] [--only NB ...] [--jobs N] [--no-execute]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export HF_HUB_OFFLINE=1
-if command -v quarto >/dev/null 2>&1; then
-  nbdev_docs
-  echo "site written to _docs/"
-  exit 0
-fi
-echo "quarto not found: rendering notebooks to HTML with nbconvert under _site/"
-execute="--execute"; [ "${1:-}" = "--no-execute" ] && execute=""
-export PLOTLY_RENDERER=notebook  # embeds plotly.js in the page: figures show offline
-python scripts/build_html_site.py $execute
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"  # two notebooks run at once on two cores
+exec python scripts/build_html_site.py "$@"
