@@ -2,6 +2,8 @@
 # Run one paper table/figure notebook (or all) with papermill into runs/repro/NAME/.
 #   scripts/repro.sh table2_vbench                       # smoke defaults (tiny preset, CPU)
 #   scripts/repro.sh table2_vbench -p preset paper -y 'results: {"Diffusion-DRF (7B)": runs/vbench/drf7b}'
+#   scripts/repro.sh table7_ablation -p train_steps 0 -p memory_results runs/bench/table7.json   # VRAM of a GPU run of
+#                                                 # scripts/bench_train_memory.py --out runs/bench/table7.json, no CPU grid
 #   scripts/repro.sh all
 # Extra arguments go to papermill (-p NAME VALUE, -y YAML). The executed notebook and the tables
 # (CSV, JSON) and figures (HTML) land in runs/repro/NAME/.

@@ -1,6 +1,10 @@
 """Smoke runs of the paper's table/figure notebooks (nbs/repro) with papermill, and checks of the tables they write."""
+import ast
 import json
+import logging
+import math
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -11,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REPRO = ROOT / "nbs" / "repro"
 sys.path.insert(0, str(ROOT))
 import papermill as pm  # noqa: E402  (a dev requirement: a missing papermill must fail, not skip)
+from drf_nb.config import load_config  # noqa: E402
 from drf_nb.evaluation import PAPER_TABLES, VBENCH2_DIMENSIONS  # noqa: E402
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -40,9 +45,38 @@ def test_every_repro_notebook_is_listed_and_parameterised():
         assert "parameters" in params[0].get("metadata", {}).get("tags", []), f"{n}: parameters cell is not tagged"
 
 
+def parameters_cell(name) -> str:
+    nb = json.loads((REPRO / f"{name}.ipynb").read_text())
+    return "".join(next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))["source"])
+
+
+@pytest.mark.parametrize("name", list(NOTEBOOKS))
+def test_parameters_cell_parses_cleanly(name, caplog):
+    """papermill reads every parameter of the cell, with its literal default, and logs no warning (`Unable to parse line`:
+    a second '=' on a line, a multi-line value); a parameter it cannot read could not be overridden with -p."""
+    with caplog.at_level(logging.WARNING, logger="papermill"):
+        inferred = pm.inspect_notebook(str(REPRO / f"{name}.ipynb"))
+    assert not caplog.records, [r.getMessage() for r in caplog.records]
+    body = ast.parse(parameters_cell(name)).body
+    assert all(isinstance(n, ast.Assign) and len(n.targets) == 1 for n in body), f"{name}: only `name = literal` lines"
+    assigned = {n.targets[0].id: ast.literal_eval(n.value) for n in body}  # raises on anything but a literal
+    assert set(inferred) == set(assigned), (name, set(assigned) ^ set(inferred))
+    for k, v in assigned.items(): assert ast.literal_eval(inferred[k]["default"]) == v, (name, k)
+
+
+def output_texts(executed: Path):
+    "The text of every output of an executed notebook: streams, errors, and the plain-text form of results."
+    for c in json.loads(executed.read_text())["cells"]:
+        for o in c.get("outputs", []):
+            if o["output_type"] == "stream": yield "".join(o["text"])
+            elif o["output_type"] == "error": yield f"{o['ename']}: {o['evalue']}"
+            else: yield "".join(o.get("data", {}).get("text/plain", ""))
+
+
 def run(name, out, **params):
     pm.execute_notebook(str(REPRO / f"{name}.ipynb"), str(out / f"{name}.ipynb"), kernel_name="python3",
                         cwd=str(REPRO), parameters={"out_dir": str(out), **params}, progress_bar=False)
+    return out / f"{name}.ipynb"
 
 
 def check_paper_rows(table: pd.DataFrame, key: str):
@@ -54,15 +88,30 @@ def check_paper_rows(table: pd.DataFrame, key: str):
         assert paper.loc[name, t["columns"]].astype(float).tolist() == pytest.approx(values), (key, name)
 
 
+def table7_grid() -> set:
+    "Table 7's sweeps as (N_f, K) points: its N_f rows at the paper's K, its K rows at the paper's N_f."
+    paper = load_config("paper")
+    rows = PAPER_TABLES["table7"]["rows"]
+    return ({(int(r[len("N_f = "):]), paper.sampling.backprop_steps) for r in rows if r.startswith("N_f = ")}
+            | {(paper.reward.num_frames, int(r[len("K = "):])) for r in rows if r.startswith("K = ")})
+
+
 @pytest.mark.parametrize("name", list(NOTEBOOKS))
-def test_repro_notebook_smoke(name, tmp_path):
+def test_repro_notebook_smoke(name, tmp_path, caplog):
     params = {}
+    # a stale smoke checkpoint, as a second run into the same out_dir finds: the run starts again instead of failing
+    stale = tmp_path / "train" / "checkpoints" / "step_0000001"; stale.mkdir(parents=True)
+    (stale / "trainer_state.json").write_text(json.dumps({"step": 1, "num_processes": 1}))
     if name == "table2_vbench":
         # one model's VBench-2.0 results given as a file in the evaluator's format: its row is parsed, the others are "not evaluated"
         res = tmp_path / "given" / "drf_eval_results.json"; res.parent.mkdir()
         res.write_text(json.dumps({d: [0.5, []] for d in VBENCH2_DIMENSIONS}))
         params["results"] = {"Diffusion-DRF (7B) [tiny preset]": str(res.parent)}
-    run(name, tmp_path, **params)
+    with caplog.at_level(logging.WARNING, logger="papermill"):
+        executed = run(name, tmp_path, **params)
+    assert not caplog.records, [r.getMessage() for r in caplog.records]  # e.g. "Passed unknown parameter"
+    warned = [t for t in output_texts(executed) if re.search(r"warn", t, re.IGNORECASE)]
+    assert not warned, f"{name}: warnings in the outputs: {warned}"  # TqdmWarning, FutureWarning, a library's logged warning
     stem, key = NOTEBOOKS[name]
     for ext in ("csv", "json", "html"): assert (tmp_path / f"{stem}.{ext}").stat().st_size > 0, (name, ext)
     html = (tmp_path / f"{stem}.html").read_text()
@@ -87,3 +136,37 @@ def test_repro_notebook_smoke(name, tmp_path):
     if name == "fig6_pairwise":
         ours = table[~table["Source"].str.startswith("paper")]
         assert ours[["Base model wins", "Ties", "Diffusion-DRF wins"]].sum(axis=1).tolist() == pytest.approx([100.0])
+    if name == "table7_ablation":
+        # this run's measurements, one per point of Table 7's N_f and K sweeps, finite, in the JSON and in the table
+        grid = {(m["N_f"], m["K"]): m for m in doc["grid"]}
+        assert set(grid) == table7_grid(), sorted(grid)
+        for point, m in grid.items():
+            assert all(math.isfinite(m[k]) for k in ("reward_before", "reward", "peak_mb", "step_s")), (point, m)
+            assert m["peak_mb"] > 0 and m["step_s"] > 0 and m["skipped"] == 0, (point, m)
+        ours = table[table["Source"].str.startswith("this run")]
+        assert (ours["Source"] == "this run (tiny preset, CPU)").all(), ours["Source"]
+        measured = ["reward after 2 steps", "peak tensor memory (MB)", "step time (s)"]
+        rows = [f"{r} [tiny preset]" for r in PAPER_TABLES["table7"]["rows"] if r.startswith(("N_f = ", "K = "))]
+        assert sorted(ours.index) == sorted(rows) and ours[measured].notna().all().all(), ours[measured]
+        assert ours.loc["N_f = 2 [tiny preset]", "peak tensor memory (MB)"] == pytest.approx(grid[(2, 4)]["peak_mb"])
+        # VBench-2.0 not run: said once, not in every row
+        assert doc["vbench2"].startswith("VBench-2.0 columns of this run: not evaluated"), doc["vbench2"]
+        assert not ours["Source"].str.contains("not evaluated").any()
+
+
+def test_table7_with_gpu_memory_results(tmp_path, caplog):
+    "The full-run inputs: no CPU grid (train_steps 0), the VRAM column from a GPU run of scripts/bench_train_memory.py --out."
+    bench = [{"N_f": 2, "K": 4, "peak_gb": 61.5, "device": "cuda"}, {"N_f": 10, "K": 1, "peak_gb": 55.25, "device": "cuda"},
+             {"N_f": 10, "K": 2, "peak_gb": None, "device": "cpu"}]  # a CPU smoke row has no GPU peak: not a VRAM value
+    (tmp_path / "mem.json").write_text(json.dumps(bench))
+    with caplog.at_level(logging.WARNING, logger="papermill"):
+        executed = run("table7_ablation", tmp_path, train_steps=0, memory_results=str(tmp_path / "mem.json"))
+    assert not caplog.records, [r.getMessage() for r in caplog.records]
+    assert not [t for t in output_texts(executed) if re.search(r"warn", t, re.IGNORECASE)]
+    table = pd.read_csv(tmp_path / "table7.csv", index_col=0)
+    check_paper_rows(table, "table7")
+    ours = table[table["Source"].str.startswith("this run")]
+    assert sorted(ours.index) == ["K = 1 [tiny preset]", "N_f = 2 [tiny preset]"], ours.index
+    assert ours.loc[["N_f = 2 [tiny preset]", "K = 1 [tiny preset]"], "Training VRAM Usage (Gb)"].tolist() == pytest.approx([61.5, 55.25])
+    assert (ours["Source"] == "this run (VRAM: scripts/bench_train_memory.py, GPU)").all(), ours["Source"]
+    assert ours["peak tensor memory (MB)"].isna().all() and json.loads((tmp_path / "table7.json").read_text())["grid"] == []
