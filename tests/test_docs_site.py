@@ -27,21 +27,20 @@ LATEX = re.compile(r"\$\$|\\(?:frac|sum|mathcal|mathbf|mathrm|log|text|partial|n
 DIRECTIVE = re.compile(r"#\|\s*[A-Za-z_]")  # `#| export`, `#| echo: false`; not a tqdm bar's "|###| 2/2"
 
 
-def untracked(folder):
-    r = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", folder], cwd=ROOT,
-                       capture_output=True, text=True)
-    return {l[3:] for l in r.stdout.splitlines() if l.startswith("??")}
+def files_beside_notebooks():
+    "Every file under nbs/ but the notebooks (which other work may add), ignored ones included (runs/, caches)."
+    return {p for p in (ROOT / "nbs").rglob("*") if p.is_file() and p.suffix != ".ipynb"}
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("docs")
-    before = untracked("nbs")
+    before = files_beside_notebooks()
     r = subprocess.run([sys.executable, "scripts/build_html_site.py", "--renderer", "nbconvert", "--only", *PAGES,
                         "--out", str(tmp / "site"), "--work", str(tmp / "work"), "--jobs", "2"],
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
-    assert untracked("nbs") <= before, "building the docs wrote into nbs/"
+    assert files_beside_notebooks() <= before, ("building the docs wrote into nbs/", files_beside_notebooks() - before)
     return tmp
 
 
