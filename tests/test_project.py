@@ -57,7 +57,8 @@ def test_quickstart_main_job_writes_a_video(tmp_path):
 def test_paper_preset_fails_clearly_without_download(tmp_path):
     r = drf_nb("generate", "--preset", "paper", "--prompt", "a cat", "--out", str(tmp_path))
     assert r.returncode == 3, (r.returncode, r.stderr[-1000:])
-    assert "Wan-AI/Wan2.1-T2V-1.3B-Diffusers" in r.stderr and "huggingface-cli download" in r.stderr
+    # the download command of the pinned huggingface_hub (its CLI is `hf`; `huggingface-cli` is no longer installed)
+    assert "`hf download Wan-AI/Wan2.1-T2V-1.3B-Diffusers`" in r.stderr and "huggingface-cli" not in r.stderr, r.stderr
 
 
 def test_invalid_config_names_the_field(tmp_path):
