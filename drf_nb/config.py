@@ -17,12 +17,13 @@ from diffusers.utils import logging as diffusers_logging
 from transformers.utils import logging as transformers_logging
 
 # %% auto #0
-__all__ = ['BACKBONES', 'DTYPES', 'CRITIC_FAMILIES', 'REWARD_KINDS', 'DIMENSIONS', 'EXPLANATIONS', 'CHECKPOINTING', 'SCHEDULERS',
-           'DECODERS', 'CLAMP_MODES', 'OPTIMIZERS', 'MIXED_PRECISION', 'FINETUNE_MODES', 'REPORT_TO', 'LLM_BACKENDS',
-           'PRESETS', 'EXIT_CODES', 'ConfigError', 'ModelUnavailable', 'DeviceUnavailable', 'explain_load_failure',
-           'load_or_explain', 'GeneratorConfig', 'CriticConfig', 'RewardConfig', 'SamplingConfig', 'DecodingConfig',
-           'TrainingConfig', 'AnnotationConfig', 'EvaluationConfig', 'DRFConfig', 'validate_config', 'paper_config',
-           'tiny_config', 'get_preset', 'load_config', 'overrides_from_strings', 'run_reporting_errors']
+__all__ = ['BACKBONES', 'DTYPES', 'CRITIC_FAMILIES', 'REWARD_KINDS', 'VIDEOALIGN_OBJECTIVES', 'DIMENSIONS', 'EXPLANATIONS',
+           'CHECKPOINTING', 'SCHEDULERS', 'DECODERS', 'CLAMP_MODES', 'OPTIMIZERS', 'MIXED_PRECISION', 'FINETUNE_MODES',
+           'REPORT_TO', 'LLM_BACKENDS', 'PRESETS', 'EXIT_CODES', 'ConfigError', 'ModelUnavailable', 'DeviceUnavailable',
+           'explain_load_failure', 'load_or_explain', 'GeneratorConfig', 'CriticConfig', 'RewardConfig',
+           'SamplingConfig', 'DecodingConfig', 'TrainingConfig', 'AnnotationConfig', 'EvaluationConfig', 'DRFConfig',
+           'validate_config', 'paper_config', 'tiny_config', 'get_preset', 'load_config', 'overrides_from_strings',
+           'run_reporting_errors']
 
 # %% ../nbs/00_config.ipynb #53695618
 class ConfigError(ValueError):
@@ -112,8 +113,21 @@ class RewardConfig:
     vanilla_question: str = "Does this video match the prompt?"
     vanilla_normalize: bool = False  # Eq. 1 over the whole vocabulary, or renormalised over {Yes, No}
     weight: float = 1.0
+    # the scalar-reward baselines (kind videoalign / pickscore, drf_nb.scalar_rewards); where each default comes from is there
+    videoalign_model_id: str = "KwaiVGI/VideoReward"  # the released VideoReward folder, a folder saved by VideoReward.save_pretrained, or "tiny"
+    videoalign_base_model_id: str = "Qwen/Qwen2-VL-2B-Instruct"  # the release's base model (its model_config.json names it)
+    videoalign_objective: str = "overall"  # one of VIDEOALIGN_OBJECTIVES: the score tuned on (overall = VQ + MQ + TA, normalised)
+    videoalign_norm_mean: list[float] = field(default_factory=lambda: [3.6757, 1.1646, 2.8105])  # VQ, MQ, TA (release's inference_config)
+    videoalign_norm_std: list[float] = field(default_factory=lambda: [2.2476, 1.3811, 2.5121])  # [0,0,0] / [1,1,1]: raw scores
+    videoalign_fps: float = 2.0  # frames per second of video shown to VideoReward (release's data_config.fps)
+    videoalign_max_pixels: int = 200704  # per-frame pixel budget (release's data_config.max_frame_pixels)
+    videoalign_min_pixels: int = 128 * 28 * 28  # qwen-vl-utils' VIDEO_MIN_PIXELS, which the release's sampler uses
+    pickscore_model_id: str = "yuvalkirstain/PickScore_v1"  # a CLIPModel (ViT-H/14); "tiny"
+    pickscore_processor_id: str = "laion/CLIP-ViT-H-14-laion2B-s32B-b79K"  # its processor (tokenizer, image settings); "tiny"
+    scalar_dtype: str = "bfloat16"  # dtype of the VideoReward / PickScore model
 
-REWARD_KINDS = ("diffusion_drf", "vanilla_drf")
+REWARD_KINDS = ("diffusion_drf", "vanilla_drf", "videoalign", "pickscore")
+VIDEOALIGN_OBJECTIVES = ("overall", "VQ", "MQ", "TA")
 DIMENSIONS = ("TA", "Phy", "VQ")
 EXPLANATIONS = ("short", "cot")
 
@@ -267,8 +281,13 @@ class DRFConfig:
 
     def hub_models(self, job: str = "train") -> list[str]:
         "The model ids `job` (generate, annotate, train) loads from the Hugging Face cache; tiny stacks and local folders excluded."
+        r = self.reward
+        va = r.videoalign_model_id  # the released folder holds LoRA deltas over its base model: both are needed
+        reward_ids = {"vanilla_drf": [self.critic.model_id], "diffusion_drf": [self.critic.model_id],
+                      "videoalign": [va] + ([r.videoalign_base_model_id] if "/" in va and not Path(va).exists() else []),
+                      "pickscore": [r.pickscore_model_id, r.pickscore_processor_id]}
         ids = {"generate": [self.generator.model_id], "annotate": [self.annotation.llm_model_id, self.critic.model_id],
-               "train": [self.generator.model_id] + ([self.critic.model_id] if self.reward.kind in ("vanilla_drf", "diffusion_drf") else [])}
+               "train": [self.generator.model_id] + reward_ids.get(r.kind, [])}
         if job not in ids: raise ValueError(f"job={job!r}: one of {', '.join(ids)}")
         return [m for m in dict.fromkeys(ids[job]) if m and "/" in m and not Path(m).exists() and not m.startswith("tiny")]
 
@@ -346,6 +365,17 @@ def validate_config(c: DRFConfig) -> None:
     if not 1 <= r.num_frames <= g.num_frames:
         raise ConfigError(f"reward.num_frames={r.num_frames}: N_f must be in 1..generator.num_frames={g.num_frames}")
     if r.use_reference_frames: _positive("reward.num_reference_frames", r.num_reference_frames)
+    _choice("reward.videoalign_objective", r.videoalign_objective, VIDEOALIGN_OBJECTIVES)
+    for k in ("videoalign_norm_mean", "videoalign_norm_std"):
+        v = getattr(r, k)
+        if len(v) != 3 or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+            raise ConfigError(f"reward.{k}={v!r}: must be 3 numbers, for VQ, MQ and TA")
+    if min(r.videoalign_norm_std) <= 0: raise ConfigError(f"reward.videoalign_norm_std={r.videoalign_norm_std!r}: every std must be > 0")
+    _positive("reward.videoalign_fps", r.videoalign_fps)
+    _positive("reward.videoalign_min_pixels", r.videoalign_min_pixels)
+    if r.videoalign_min_pixels > r.videoalign_max_pixels:
+        raise ConfigError(f"reward.videoalign_min_pixels={r.videoalign_min_pixels}: must be <= reward.videoalign_max_pixels={r.videoalign_max_pixels}")
+    _choice("reward.scalar_dtype", r.scalar_dtype, DTYPES)
     s = c.sampling
     _positive("sampling.train_steps", s.train_steps)
     _positive("sampling.inference_steps", s.inference_steps)
@@ -389,7 +419,8 @@ def tiny_config() -> DRFConfig:
                                   max_sequence_length=16, dtype="float32", fps=8),
         critic=CriticConfig(model_id="tiny", dtype="float32", gradient_checkpointing=False, attn_implementation="eager",
                             max_pixels=56 * 56, min_pixels=28 * 28 * 4),
-        reward=RewardConfig(num_frames=4, num_reference_frames=4),
+        reward=RewardConfig(num_frames=4, num_reference_frames=4, videoalign_model_id="tiny", pickscore_model_id="tiny",
+                            pickscore_processor_id="tiny", scalar_dtype="float32", videoalign_max_pixels=56 * 56, videoalign_min_pixels=28 * 28 * 4),
         sampling=SamplingConfig(train_steps=4, inference_steps=4, backprop_steps=2),
         decoding=DecodingConfig(),
         training=TrainingConfig(learning_rate=1e-3, num_gpus=1, max_steps=20, mixed_precision="no", lora_rank=4, lora_alpha=4,

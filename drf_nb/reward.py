@@ -306,8 +306,11 @@ class VanillaDRFReward:
 REWARDS = {"diffusion_drf": DiffusionDRFReward, "vanilla_drf": VanillaDRFReward}
 
 def build_reward(cfg: DRFConfig, critic=None) -> RewardFunction:
-    "The reward of `cfg.reward.kind` on `critic` (loaded from `cfg.critic` when None)."
+    "The reward of `cfg.reward.kind` on `critic` (loaded from `cfg.critic` when None); VideoReward / PickScore (drf_nb.scalar_rewards) load their own models."
     cfg.validate()
+    if cfg.reward.kind in ("videoalign", "pickscore"):  # scalar-reward baselines: their own models, no critic
+        from .scalar_rewards import build_scalar_reward  # imported here: drf_nb.scalar_rewards imports this module
+        return build_scalar_reward(cfg)
     if critic is None:
         critic = load_critic(cfg.critic)
     return REWARDS[cfg.reward.kind](critic, cfg.reward, fps=float(cfg.generator.fps))
