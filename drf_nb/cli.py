@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from diffusers.utils import export_to_gif, export_to_video
 
-from . import __version__, annotation, training
+from . import __version__, alignment, annotation, training  # alignment: Flow-NRG, and registers the baseline trainers
 from .config import DRFConfig, load_config, overrides_from_strings, run_reporting_errors
 from .sampling import load_pipeline
 
@@ -39,6 +39,10 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--negative-prompt", default=None)
     p.add_argument("--format", choices=["mp4", "gif"], default="mp4")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--nrg-model", default=None, metavar="FOLDER",
+                   help="Flow-NRG reward guidance with a latent reward model saved by LatentRewardModel.save (drf_nb.alignment)")
+    p.add_argument("--nrg-weight", action="append", metavar="OBJECTIVE=W",
+                   help="Flow-NRG weight of one objective, e.g. TA=1.0 (repeat; default: 1 for each of the model's objectives)")
 
 def generate_video(cfg: DRFConfig, prompt: str, out: str | Path, steps: int | None = None, seed: int = 0,
                    fmt: str = "mp4", negative_prompt: str | None = None, device: str | None = None) -> Path:
@@ -65,7 +69,11 @@ def generate_video(cfg: DRFConfig, prompt: str, out: str | Path, steps: int | No
 def generate_from_args(args) -> int:
     cfg = _config_from_args(args)
     t0 = time.time()
-    path = generate_video(cfg, args.prompt, args.out, args.steps, args.seed, args.format, args.negative_prompt, args.device)
+    if getattr(args, "nrg_weight", None) and not getattr(args, "nrg_model", None): raise ValueError("--nrg-weight needs --nrg-model")
+    if getattr(args, "nrg_model", None):
+        path = alignment.generate_guided_video(cfg, args.prompt, args.out, args.nrg_model, alignment.parse_weights(args.nrg_weight),
+                                               args.steps, args.seed, args.format, args.negative_prompt, args.device)
+    else: path = generate_video(cfg, args.prompt, args.out, args.steps, args.seed, args.format, args.negative_prompt, args.device)
     print(f"wrote {path} ({cfg.generator.num_frames} frames, {cfg.generator.width}x{cfg.generator.height}, "
           f"{time.time() - t0:.1f}s)")
     return 0

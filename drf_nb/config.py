@@ -19,11 +19,11 @@ from transformers.utils import logging as transformers_logging
 # %% auto #0
 __all__ = ['BACKBONES', 'DTYPES', 'CRITIC_FAMILIES', 'REWARD_KINDS', 'VIDEOALIGN_OBJECTIVES', 'DIMENSIONS', 'EXPLANATIONS',
            'CHECKPOINTING', 'SCHEDULERS', 'DECODERS', 'CLAMP_MODES', 'OPTIMIZERS', 'MIXED_PRECISION', 'FINETUNE_MODES',
-           'REPORT_TO', 'LLM_BACKENDS', 'PRESETS', 'EXIT_CODES', 'ConfigError', 'ModelUnavailable', 'DeviceUnavailable',
-           'explain_load_failure', 'load_or_explain', 'GeneratorConfig', 'CriticConfig', 'RewardConfig',
-           'SamplingConfig', 'DecodingConfig', 'TrainingConfig', 'AnnotationConfig', 'EvaluationConfig', 'DRFConfig',
-           'validate_config', 'paper_config', 'tiny_config', 'get_preset', 'load_config', 'overrides_from_strings',
-           'run_reporting_errors']
+           'REPORT_TO', 'TRAINING_METHODS', 'LLM_BACKENDS', 'DPO_BETA_SCHEDULES', 'PAIR_SOURCES', 'PRESETS',
+           'EXIT_CODES', 'ConfigError', 'ModelUnavailable', 'DeviceUnavailable', 'explain_load_failure',
+           'load_or_explain', 'GeneratorConfig', 'CriticConfig', 'RewardConfig', 'SamplingConfig', 'DecodingConfig',
+           'TrainingConfig', 'AnnotationConfig', 'EvaluationConfig', 'AlignmentConfig', 'DRFConfig', 'validate_config',
+           'paper_config', 'tiny_config', 'get_preset', 'load_config', 'overrides_from_strings', 'run_reporting_errors']
 
 # %% ../nbs/00_config.ipynb #53695618
 class ConfigError(ValueError):
@@ -189,11 +189,13 @@ class TrainingConfig:
     validation_prompts: list[str] = field(default_factory=list)
     log_every: int = 1
     report_to: str = "tensorboard"  # tensorboard, wandb, all or none
+    method: str = "diffusion_drf"  # one of TRAINING_METHODS; the baselines' settings are in `alignment`
 
 OPTIMIZERS = ("adamw",)
 MIXED_PRECISION = ("no", "bf16", "fp16")
 FINETUNE_MODES = ("full", "lora")
 REPORT_TO = ("tensorboard", "wandb", "all", "none")
+TRAINING_METHODS = ("diffusion_drf", "flow_grpo", "flow_dpo", "flow_rwr")  # drf_nb.alignment: the baselines
 
 # %% ../nbs/00_config.ipynb #d86c2cec
 @dataclass
@@ -224,6 +226,30 @@ class EvaluationConfig:
     use_augmented_prompts: bool = True  # feed Wan's augmented prompts, name files by the originals
     output_dir: str = "runs/eval"
 
+# %% ../nbs/00_config.ipynb #b7e1a914
+@dataclass
+class AlignmentConfig:
+    """The RL and preference baselines (`training.method` flow_grpo, flow_dpo, flow_rwr) and Flow-NRG (`drf_nb.alignment`).
+    Defaults: Flow-GRPO's public Wan2.1 config where it has one, the VideoAlign paper (App. I) for Flow-DPO."""
+    rollout_steps: int = 20  # sampling steps of the videos generated for training (Flow-GRPO "denoising reduction": fewer than at inference)
+    group_size: int = 4  # Flow-GRPO: videos per prompt (its Wan2.1 config 4; SD3.5 24); also Flow-RWR's videos per prompt
+    noise_level: float = 0.7  # Flow-GRPO's a in sigma_t = a*sqrt(t/(1-t)); eta of DDIM for CogVideoX
+    clip_range: float = 1e-3  # PPO clip epsilon (Flow-GRPO Wan2.1 config; 1e-4 in its base config)
+    kl_beta: float = 0.004  # weight of the KL to the reference model (Flow-GRPO Wan2.1 config; 0.04/0.01 for SD3.5)
+    adv_clip_max: float = 5.0  # advantages clipped to [-5, 5] (Flow-GRPO base config)
+    timestep_fraction: float = 0.99  # share of the rollout's steps trained on per update (Flow-GRPO configs: 0.99)
+    updates_per_rollout: int = 2  # optimizer updates per rollout, each on a slice of the group (Flow-GRPO: twice per epoch)
+    dpo_beta: float = 500.0  # Flow-DPO beta (VideoAlign App. I)
+    dpo_beta_schedule: str = "constant"  # one of DPO_BETA_SCHEDULES: "timestep" is beta_t = beta*(1-t)^2 (Sec. 4.2's ablation)
+    pair_source: str = "online"  # one of PAIR_SOURCES: Flow-DPO pairs drawn from the current model, or read from pairs_path
+    pairs_path: str = ""  # a file written by PreferencePairs.save (offline Flow-DPO)
+    rwr_temperature: float = 1.0  # Flow-RWR weights exp(r / temperature)
+    rwr_normalize: bool = True  # divide the weights by their batch mean (a self-normalised partition function)
+    nrg_layers: int = 2  # Flow-NRG: DiT blocks reused by the latent reward model
+
+DPO_BETA_SCHEDULES = ("constant", "timestep")
+PAIR_SOURCES = ("online", "offline")
+
 # %% ../nbs/00_config.ipynb #c53496dc
 @dataclass
 class DRFConfig:
@@ -237,6 +263,7 @@ class DRFConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     annotation: AnnotationConfig = field(default_factory=AnnotationConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
 
     def validate(self) -> "DRFConfig":
         "Check every field and the relations between them; raise `ConfigError` naming the field."
@@ -393,6 +420,7 @@ def validate_config(c: DRFConfig) -> None:
     _choice("training.mixed_precision", t.mixed_precision, MIXED_PRECISION)
     _choice("training.finetune", t.finetune, FINETUNE_MODES)
     _choice("training.report_to", t.report_to, REPORT_TO)
+    _choice("training.method", t.method, TRAINING_METHODS)
     for k in ("learning_rate", "batch_size_per_gpu", "max_steps", "gradient_accumulation_steps", "lora_rank", "checkpoint_every", "validate_every", "log_every"):
         _positive(f"training.{k}", getattr(t, k))
     if t.max_grad_norm < 0: raise ConfigError(f"training.max_grad_norm={t.max_grad_norm}: must be >= 0 (0 switches clipping off)")
@@ -405,6 +433,26 @@ def validate_config(c: DRFConfig) -> None:
     e = c.evaluation
     _positive("evaluation.inference_steps", e.inference_steps)
     _positive("evaluation.videos_per_prompt", e.videos_per_prompt)
+    _validate_alignment(c)
+
+def _validate_alignment(c: DRFConfig) -> None:
+    al = c.alignment
+    for k in ("rollout_steps", "updates_per_rollout", "clip_range", "adv_clip_max", "dpo_beta", "rwr_temperature", "nrg_layers"):
+        _positive(f"alignment.{k}", getattr(al, k))
+    if al.group_size < 2: raise ConfigError(f"alignment.group_size={al.group_size}: must be >= 2 (advantages compare videos of one prompt)")
+    if al.noise_level < 0: raise ConfigError(f"alignment.noise_level={al.noise_level}: must be >= 0")
+    if c.training.method == "flow_grpo" and al.noise_level == 0:
+        raise ConfigError("alignment.noise_level=0: flow_grpo needs a stochastic sampler (> 0) for its transition log-probabilities")
+    if al.kl_beta < 0: raise ConfigError(f"alignment.kl_beta={al.kl_beta}: must be >= 0")
+    if not 0 < al.timestep_fraction <= 1: raise ConfigError(f"alignment.timestep_fraction={al.timestep_fraction}: must be in (0, 1]")
+    if c.training.method == "flow_grpo" and al.updates_per_rollout > al.group_size * c.training.batch_size_per_gpu * c.training.gradient_accumulation_steps:
+        raise ConfigError(f"alignment.updates_per_rollout={al.updates_per_rollout}: at most one update per video of the rollout "
+                          f"(group_size x batch_size_per_gpu x gradient_accumulation_steps = "
+                          f"{al.group_size * c.training.batch_size_per_gpu * c.training.gradient_accumulation_steps})")
+    _choice("alignment.dpo_beta_schedule", al.dpo_beta_schedule, DPO_BETA_SCHEDULES)
+    _choice("alignment.pair_source", al.pair_source, PAIR_SOURCES)
+    if al.pair_source == "offline" and not al.pairs_path:
+        raise ConfigError("alignment.pairs_path='': required when alignment.pair_source='offline' (a file written by PreferencePairs.save)")
 
 # %% ../nbs/00_config.ipynb #2db1ff4a
 def paper_config() -> DRFConfig:
@@ -427,6 +475,7 @@ def tiny_config() -> DRFConfig:
                                 output_dir="runs/tiny", checkpoint_every=10, validate_every=10),
         annotation=AnnotationConfig(llm_model_id="tiny", batch_size=4, max_new_tokens=32, num_samples=8, shard_size=2),
         evaluation=EvaluationConfig(inference_steps=4, videos_per_prompt=1, diversity_videos_per_prompt=2, output_dir="runs/tiny-eval"),
+        alignment=AlignmentConfig(rollout_steps=4, group_size=2, nrg_layers=1),
     )
 
 PRESETS = {"paper": paper_config, "tiny": tiny_config}

@@ -9,6 +9,7 @@ import argparse
 import base64
 import contextlib
 import html
+import importlib
 import io
 import json
 import math
@@ -39,9 +40,10 @@ from .reward import (RewardSample, build_reward, gradient_heatmaps, pixel_gradie
 from .sampling import load_generator, sample_from_config, sample_inference
 
 # %% auto #0
-__all__ = ['DEMO_PROMPT', 'DEMO_FACETS', 'AnnotationSamples', 'build_train_samples', 'skipped_dimensions', 'sample_index',
-           'StepResult', 'DRFTrainer', 'complete_checkpoints', 'checkpoint_to_resume', 'check_fresh_start',
-           'add_train_arguments', 'train_from_args', 'main', 'run_demo', 'add_demo_arguments', 'demo_from_args']
+__all__ = ['TRAINERS', 'TRAINER_MODULES', 'DEMO_PROMPT', 'DEMO_FACETS', 'AnnotationSamples', 'build_train_samples',
+           'skipped_dimensions', 'sample_index', 'StepResult', 'DRFTrainer', 'complete_checkpoints',
+           'checkpoint_to_resume', 'check_fresh_start', 'add_train_arguments', 'build_trainer', 'train_from_args',
+           'main', 'run_demo', 'add_demo_arguments', 'demo_from_args']
 
 # %% ../nbs/09_training.ipynb #23471068
 class AnnotationSamples(torch.utils.data.Dataset):
@@ -522,6 +524,17 @@ def _check_train_config(cfg: DRFConfig) -> None:
     if t.single_prompt_reference and not Path(t.single_prompt_reference).is_file():
         raise ConfigError(f"training.single_prompt_reference={t.single_prompt_reference!r}: no such video file")
 
+TRAINERS: dict = {"diffusion_drf": DRFTrainer}  # training.method -> trainer class
+TRAINER_MODULES = {"flow_grpo": "drf_nb.alignment", "flow_dpo": "drf_nb.alignment", "flow_rwr": "drf_nb.alignment"}
+
+def build_trainer(cfg: DRFConfig, **kw) -> DRFTrainer:
+    """The trainer of `cfg.training.method`. The baselines live in `drf_nb.alignment`, which subclasses `DRFTrainer` and
+    registers them in `TRAINERS` when imported; it imports this module, so this one imports it on demand, not at the top."""
+    method = cfg.training.method
+    if method not in TRAINERS and method in TRAINER_MODULES: importlib.import_module(TRAINER_MODULES[method])
+    if method not in TRAINERS: raise ConfigError(f"training.method={method!r}: no trainer registered; known: {', '.join(TRAINERS)}")
+    return TRAINERS[method](cfg, **kw)
+
 def train_from_args(args) -> int:
     "Run `drf-nb train`: validate the config and the resume request, then train; errors propagate to `run_reporting_errors`."
     cfg = load_config(args.config or args.preset or "paper", overrides=overrides_from_strings(getattr(args, "set", None)))
@@ -530,7 +543,7 @@ def train_from_args(args) -> int:
     # a resume with nothing to resume, or a fresh start over old checkpoints, fails before minutes of model loading
     if args.resume: checkpoint_to_resume(cfg.training.output_dir, args.resume)
     else: check_fresh_start(cfg.training.output_dir, args.overwrite)
-    trainer = DRFTrainer(cfg)
+    trainer = build_trainer(cfg)
     hist = trainer.train(resume=args.resume, stop_after=args.max_steps, overwrite=args.overwrite)
     if trainer.accelerator.is_main_process:
         done = [r for r in hist if not r.skipped]
