@@ -5,9 +5,9 @@
 # %% ../nbs/14_scalar_rewards.ipynb #6ec51b76
 from __future__ import annotations
 
-import glob
 import json
 import math
+import warnings
 from pathlib import Path
 
 import torch
@@ -19,8 +19,8 @@ from transformers import (AutoProcessor, CLIPConfig, CLIPImageProcessor, CLIPMod
                           Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLImageProcessor, Qwen2VLProcessor,
                           Qwen2VLVideoProcessor)
 
-from .config import DTYPES, ConfigError, DRFConfig, ModelUnavailable, RewardConfig, explain_load_failure, load_or_explain
-from .frames import QwenVideoSpec, check_video, qwen_video_inputs, resize_frames, subsample_indices
+from .config import DTYPES, ConfigError, DRFConfig, RewardConfig, explain_load_failure, load_or_explain
+from .frames import QwenVideoSpec, qwen_video_inputs, resize_frames, subsample_indices
 from .reward import RewardOutput, RewardSample, check_batch
 from .tiny import QWEN_VL_CHAT_TEMPLATE, register_tiny, resolve_model_id, tiny_qwen_tokenizer
 
@@ -124,6 +124,7 @@ class VideoRewardModel(nn.Module):
         self.reward_token_ids = ids
         self.video_token = getattr(processor, "video_token", "<|video_pad|>")
         self.video_token_id = vlm.config.video_token_id
+        self.release_normalization = None  # (mean, std) per dimension when loaded from the release's model_config.json
 
     @property
     def device(self): return next(self.vlm.parameters()).device
@@ -233,7 +234,11 @@ def _load_released(root: Path, base_model_id: str, dtype, attn: str) -> VideoRew
     vlm.tie_weights()
     h = nn.Linear(head.shape[1], 1, bias=False)
     h.weight.data.copy_(head)
-    return VideoRewardModel(vlm.eval(), processor, h)
+    m = VideoRewardModel(vlm.eval(), processor, h)
+    ic = cfg.get("inference_config") or {}
+    if all(f"{d}_{s}" in ic for d in VIDEOREWARD_DIMENSIONS for s in ("mean", "std")):  # kept to compare with reward.videoalign_norm_*
+        m.release_normalization = ([float(ic[f"{d}_mean"]) for d in VIDEOREWARD_DIMENSIONS], [float(ic[f"{d}_std"]) for d in VIDEOREWARD_DIMENSIONS])
+    return m
 
 def load_videoreward_model(model_id: str, base_model_id: str = "Qwen/Qwen2-VL-2B-Instruct", dtype: str = "bfloat16",
                            attn_implementation: str = "sdpa") -> VideoRewardModel:
@@ -315,11 +320,15 @@ class VideoReward:
         # the release resizes each frame itself (qwen-vl-utils) within [min, max] pixels; no whole-video pixel cap
         self.spec = QwenVideoSpec.from_processor(model.processor, min_pixels=cfg.videoalign_min_pixels, max_pixels=cfg.videoalign_max_pixels)
         self.spec.cap_pixels_per_frame = False
+        rel = getattr(model, "release_normalization", None)
+        if rel is not None and any(abs(a - b) > 1e-6 for a, b in zip(rel[0] + rel[1], list(cfg.videoalign_norm_mean) + list(cfg.videoalign_norm_std))):
+            warnings.warn(f"reward.videoalign_norm_mean/std = {cfg.videoalign_norm_mean}/{cfg.videoalign_norm_std} differ from the "
+                          f"release's inference_config {rel[0]}/{rel[1]}: scores are normalised with the config's values")
 
     @classmethod
     def from_config(cls, cfg: DRFConfig) -> "VideoReward":
         r = cfg.reward
-        m = load_videoreward_model(r.videoalign_model_id, r.videoalign_base_model_id, r.scalar_dtype, cfg.critic.attn_implementation)
+        m = load_videoreward_model(r.videoalign_model_id, r.videoalign_base_model_id, r.scalar_dtype)
         return cls(m, r, fps=float(cfg.generator.fps), clip_frames=cfg.generator.num_frames)
 
     def visual_inputs(self, video: Tensor) -> dict:
