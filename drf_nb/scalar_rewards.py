@@ -227,6 +227,8 @@ def _load_released(root: Path, base_model_id: str, dtype, attn: str) -> VideoRew
     sd = torch.load(ckpt, map_location="cpu", weights_only=True)
     sd, head = merge_released_state_dict(sd, peft.get("lora_alpha", 1), peft.get("lora_r", 1)) if peft.get("lora_enable") else \
         merge_released_state_dict(sd, 1, 1)
+    if vlm.config.tie_word_embeddings:  # lm_head shares the embedding table: loading it (LoRA-merged on its own) would overwrite it
+        sd.pop("lm_head.weight", None)
     missing, unexpected = vlm.load_state_dict(sd, strict=False)
     missing = [k for k in missing if not (k == "lm_head.weight" and vlm.config.tie_word_embeddings)]
     if missing or unexpected:
