@@ -11,10 +11,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch._guards import active_fake_mode
+from torch._subclasses.fake_tensor import FakeTensor
 
 # %% auto #0
-__all__ = ['RANGE_TOL', 'subsample_indices', 'find_shared_data', 'read_video', 'check_video', 'resize_frames', 'pad_to_patches',
-           'concat_reference', 'smart_resize', 'QwenVideoSpec', 'qwen_video_inputs']
+__all__ = ['RANGE_TOL', 'subsample_indices', 'find_shared_data', 'read_video', 'tracing_shapes_only', 'check_video',
+           'resize_frames', 'pad_to_patches', 'concat_reference', 'smart_resize', 'QwenVideoSpec', 'qwen_video_inputs']
 
 # %% ../nbs/02_frames.ipynb #7d9983fa
 def subsample_indices(num_frames: int, n: int) -> list[int]:
@@ -70,6 +72,11 @@ def read_video(path: str | Path, num_frames: int | None = None) -> torch.Tensor:
     video = torch.stack(frames).permute(0, 3, 1, 2)  # T, H, W, C -> T, C, H, W
     return video.float() / 127.5 - 1.0
 
+# %% ../nbs/02_frames.ipynb #2330cdf1
+def tracing_shapes_only(*tensors) -> bool:
+    "True inside a fake-tensor trace (a `FakeTensorMode` is active, or a given tensor is fake): values cannot be read."
+    return active_fake_mode() is not None or any(isinstance(t, FakeTensor) for t in tensors)
+
 # %% ../nbs/02_frames.ipynb #b9cfaea0
 RANGE_TOL = 1e-3
 
@@ -81,6 +88,7 @@ def check_video(video, name: str = "video") -> torch.Tensor:
     if video.shape[1] != 3: raise ValueError(f"{name} must have 3 channels in dim 1 (T, C, H, W), got shape {tuple(video.shape)}")
     if not video.is_floating_point(): raise ValueError(f"{name} must be floating point in [-1, 1], got dtype {video.dtype}")
     lo, hi = video.detach().aminmax()
+    if tracing_shapes_only(video): return video  # a dry run: the range is computed (same memory) but has no value to read
     if lo < -1 - RANGE_TOL or hi > 1 + RANGE_TOL:
         raise ValueError(f"{name} values must lie in [-1, 1], got [{lo.item():.4g}, {hi.item():.4g}]")
     return video

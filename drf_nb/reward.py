@@ -18,7 +18,7 @@ from plotly.subplots import make_subplots
 
 from .config import DIMENSIONS, DRFConfig, RewardConfig
 from .critic import CriticQuery, load_critic
-from .frames import check_video, subsample_indices
+from .frames import check_video, subsample_indices, tracing_shapes_only
 from .prompts import (FACETS, NOT_STATED, PHY_ASPECTS, binary_answer, reference_guided_question, ta_question,
                             vanilla_question)
 
@@ -202,8 +202,13 @@ def _check_frame_phrases(q: RewardQuery, n: int, m: int | None, where: str) -> N
         if f"(the last {_frames(m)})" not in q.question:
             raise ValueError(f"{where}: the {q.dimension} question announces a different number of reference frames than {m}")
 
+def _scalar(x) -> float:
+    "A scalar tensor's value for the log; nan in a fake-tensor dry run (shapes only, no values)."
+    return float("nan") if tracing_shapes_only(x) else float(x.detach() if isinstance(x, torch.Tensor) else x)
+
 def _query_log(q: RewardQuery, logprob: torch.Tensor, num_tokens) -> dict:
-    lp, n = float(logprob.detach()), int(num_tokens)
+    lp = _scalar(logprob)
+    n = -1 if tracing_shapes_only(num_tokens) else int(num_tokens)
     return dict(dimension=q.dimension, facet=q.facet, question=q.question, answer=q.answer, logprob=lp, num_tokens=n,
                 mean_logprob=lp / max(n, 1))
 
@@ -297,7 +302,7 @@ class VanillaDRFReward:
             rs.append(lp_yes * self.cfg.weight)
             # the logged token count is the one the reward sums over (the answer's own tokens), so mean_logprob is per scored token
             log = _query_log(RewardQuery("TA", question, self.yes, "Vanilla"), lp_yes, self._answer_tokens(out, 0, self.yes))
-            if lp_no is not None: log["logprob_no"] = float(lp_no.detach())
+            if lp_no is not None: log["logprob_no"] = _scalar(lp_no)
             logs.append([log])
         r = torch.stack(rs)
         return RewardOutput(r, {"Vanilla": r}, logs)

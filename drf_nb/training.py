@@ -34,7 +34,7 @@ from tqdm import tqdm
 from .annotation import load_annotations
 from .config import ConfigError, DRFConfig, load_config, overrides_from_strings, run_reporting_errors
 from .decoding import decode_for_critic
-from .frames import read_video, resize_frames, subsample_indices
+from .frames import read_video, resize_frames, subsample_indices, tracing_shapes_only
 from .reward import (RewardSample, build_reward, gradient_heatmaps, pixel_gradient, plot_gradient_heatmaps,
                            queries_from_record, single_prompt_samples)
 from .sampling import load_generator, sample_from_config, sample_inference
@@ -137,7 +137,14 @@ def _modules_of(obj):
     if isinstance(obj, torch.nn.Module): return [obj]
     return [v for v in vars(obj).values() if isinstance(v, torch.nn.Module)] if hasattr(obj, "__dict__") else []
 
-def _finite(x) -> bool: return bool(torch.isfinite(torch.as_tensor(x, dtype=torch.float32)).all())
+def _finite(x) -> bool:
+    "All finite? (True in a fake-tensor dry run, where the test is computed but has no value.)"
+    ok = torch.isfinite(torch.as_tensor(x, dtype=torch.float32)).all()
+    return True if tracing_shapes_only(ok) else bool(ok)
+
+def _value(x: torch.Tensor) -> float:
+    "A scalar tensor as a float for the log; nan in a fake-tensor dry run (shapes only)."
+    return float("nan") if tracing_shapes_only(x) else float(x)
 
 # %% ../nbs/09_training.ipynb #8d2e5d38
 class DRFTrainer:
@@ -244,17 +251,26 @@ def batch_at(self: DRFTrainer, step: int, micro: int) -> list:
     return [self.samples[sample_index(first + j, len(self.samples), t.seed)] for j in range(b)]
 
 @patch
+def _phase(self: DRFTrainer, name: str | None):
+    "Tell `phase_hook` (set by `drf_nb.memory`'s step tracer, None otherwise) which part of the step starts; None: the step ended."
+    if getattr(self, "phase_hook", None) is not None: self.phase_hook(name)
+
+@patch
 def forward_reward(self: DRFTrainer, batch, step: int, micro: int = 0):
     "Sample with gradients through the last K steps, decode the critic's frames, score them: (RewardOutput, k_used, frames)."
     cfg, gen, acc = self.cfg, self.generator, self.accelerator
     g = cfg.generator
     rng = torch.Generator().manual_seed(_mix(cfg.training.seed, step, micro, acc.process_index))
     k_rng = torch.Generator().manual_seed(_mix(cfg.training.seed, step, micro, 7))  # same K on every process
+    self._phase("encode_prompt")
     embeds = gen.encode_prompt([s.prompt for s in batch], [g.negative_prompt] * len(batch), g.max_sequence_length)
     latents = gen.prepare_latents(len(batch), g.height, g.width, g.num_frames, generator=rng)
     with acc.autocast():
+        self._phase("sample")
         out = sample_from_config(gen, embeds, latents, cfg.sampling, guidance_scale=g.guidance_scale, rng=k_rng)
+        self._phase("decode")
         frames = self.decode_fn(gen, out.latents, self.frame_indices)
+        self._phase("critic")
         rout = self.reward_fn(frames, batch)
     return rout, out.k_used, frames
 
@@ -274,26 +290,31 @@ def training_step(self: DRFTrainer) -> StepResult:
             r = rout.rewards.float()
             ok = torch.tensor(1.0 if _finite(r.detach()) else 0.0, device=acc.device)
             if acc.num_processes > 1: ok = acc.reduce(ok, reduction="sum") / acc.num_processes
-            if ok.item() < 1.0:  # every process skips together
+            if not tracing_shapes_only(ok) and ok.item() < 1.0:  # every process skips together
                 skipped, reason = True, "reward is not finite"
                 del rout, r
                 break
+            self._phase("backward")
             acc.backward(-r.mean() / ga)
         rewards.append(r.detach())
         for k, v in rout.per_dimension.items(): dims.setdefault(k, []).append(torch.as_tensor(v).detach().float().mean())
     grad_norm = float("nan")
     if not skipped:
+        self._phase("clip")
         gn = acc.clip_grad_norm_(self.trainable, t.max_grad_norm if t.max_grad_norm > 0 else float("inf"))
-        grad_norm = float(gn) if gn is not None else float("nan")
-        if gn is not None and not math.isfinite(grad_norm):
+        grad_norm = _value(gn) if gn is not None else float("nan")
+        if gn is not None and not tracing_shapes_only(gn) and not math.isfinite(grad_norm):
             skipped, reason = True, "gradient is not finite"
     if skipped: self.optimizer.zero_grad(set_to_none=True)
     else:
+        self._phase("optimizer")
         self.optimizer.step()
         self.lr_scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-    mean = lambda xs: float(acc.reduce(torch.stack(xs).float().mean().to(acc.device), reduction="mean")) if xs else float("nan")
+    self._phase("log")
+    mean = lambda xs: _value(acc.reduce(torch.stack(xs).float().mean().to(acc.device), reduction="mean")) if xs else float("nan")
     reward = mean([x.mean() for x in rewards])
+    self._phase(None)
     res = StepResult(step=step + 1, loss=-reward, reward=reward, per_dimension={k: mean(v) for k, v in dims.items()},
                      grad_norm=grad_norm, k_used=k_used, lr=self.lr_scheduler.get_last_lr()[0], skipped=skipped,
                      reason=reason, seconds=time.time() - t0)
