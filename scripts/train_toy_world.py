@@ -9,25 +9,56 @@ held-out scenes: the share of stated facets (and Phy/VQ checks) that still pass 
 
     OMP_NUM_THREADS=1 python scripts/train_toy_world.py vae --out toy_runs/vae --resume
 
-Checkpoints (`<out>/checkpoint/`: the VAE via save_pretrained, optimizer, step, RNG states) are written atomically
+Stage `critic`: the frozen "off-the-shelf VLM" of the toy world, a tiny `Qwen2_5_VLForConditionalGeneration` with
+the real processor and chat template, taught to answer the paper's exact questions (Fig. 15 TA per facet, Figs.
+16-17 Phy and VQ with reference frames, as `drf_nb.reward.build_question` writes them) about world videos and
+corrupted ones, in the templates' JSON formats. Its tokenizer is a byte-level BPE trained on those questions,
+captions and answers, in the real `Qwen2Tokenizer` class (`<out>/tokenizer/`, built once). Teacher forcing on the
+answer tokens and end-of-turn only, the decision token(s) weighted `--decision-weight`; contrastive pairs (one
+video, a true and a false question; or one question, a true and a corrupted video); a curriculum (colour and
+count, then every TA facet, then Phy and VQ as well). Every `--eval-every` steps: held-out decision accuracy
+per dimension and TA facet, read off log p("Yes") vs log p("No") at the decision position under teacher
+forcing (for Phy: at each of the five aspect fields of the no-defect answer; "defect" if any prefers Yes).
+
+    OMP_NUM_THREADS=1 python scripts/train_toy_world.py critic --out toy_runs/critic --resume
+
+The checkpoint's `critic/` folder (model + processor, save_pretrained) loads as the package's critic:
+`load_critic(CriticConfig(model_id="<out>/checkpoint/critic", dtype="float32"))`.
+
+Checkpoints (`<out>/checkpoint/`: the model via save_pretrained, optimizer, step, RNG states) are written atomically
 every `--save-every-s` seconds and at the end; `--resume` continues from the last one.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import random
 import shutil
 import sys
 import time
+from dataclasses import dataclass, replace as dc_replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from tqdm.auto import tqdm
+from transformers import (AutoProcessor, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor, Qwen2Tokenizer,
+                          Qwen2VLImageProcessor, Qwen2VLVideoProcessor)
 
-from drf_nb.world import judge, render, sample_scene, verdict_table
+from drf_nb.config import CriticConfig, RewardConfig
+from drf_nb.critic import CriticQuery, QwenVLCritic, load_critic
+from drf_nb.frames import concat_reference
+from drf_nb.prompts import FACETS, PHY_ASPECTS
+from drf_nb.reward import _no_defect_answer, _yes_answer, build_question
+from drf_nb.tiny import QWEN_SPECIAL_TOKENS, QWEN_VL_CHAT_TEMPLATE
+from drf_nb.world import (BACKGROUNDS, CAMERA, COLORS, LIGHTING, LOCATIONS, MILD_BLUR, MILD_NOISE, MOTIONS, SHAPES, SIZES,
+                          ObjectSpec, _location_interval, corrupt, corrupt_spec, facets_of, gaussian_blur, judge, realise,
+                          reference_video, render, sample_scene, verdict_table)
+
 
 
 def build_vae(base_dim: int, z_dim: int):
@@ -162,15 +193,535 @@ def train_vae(args) -> None:
     log(logf, f"done at step {step}")
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Stage critic: a tiny Qwen2.5-VL taught to answer the paper's questions about world videos
+# ---------------------------------------------------------------------------------------------------------------
+TA_FACETS = tuple(f for f in FACETS if f != "Letter/Text Presence")  # the world never states text
+FIRST_FACETS = ("Color Requirement", "Object(s)")  # curriculum phase 1
+# corruptions of the rendered scene that can falsify each facet (the first four are drf_nb.world's own)
+FACET_VIDEO_KINDS = {"Environment": ("wrong background",), "Object(s)": ("wrong count", "wrong shape", "wrong size"),
+                     "Objects' Motion": ("wrong direction",), "Object Location/Spatial Distribution": ("wrong location",),
+                     "Color Requirement": ("wrong colour", "wrong background"), "Lighting": ("wrong lighting",),
+                     "Camera Motion": ("wrong camera",)}
+PHY_KINDS = {"teleport": "abnormal motion", "vanish": "abnormal motion", "appear": "abnormal motion",
+             "shape change": "abnormal deformation"}
+VQ_KINDS = {"blur": ("defocus blur", "softer edges than reference"), "noise": ("grain noise", "grainy speckles not in the reference")}
+EVAL_SEED0, TOKENIZER_SEED0 = 10 ** 9, 5 * 10 ** 8  # scene seeds of held-out scenes and of the tokenizer corpus; training uses seed * 10**7 + ...
+FPS = 16.0  # GeneratorConfig.fps: what the reward passes the critic for a video of N_f frames
+
+
+@dataclass
+class Row:
+    "One teacher-forced example: the video (and reference) shown, the question, the target answer, its decision."
+    dimension: str
+    facet: str  # the TA facet; "" for Phy / VQ
+    kind: str  # "true" or the corruption / false description behind a "No" (TA) or "Yes" (Phy/VQ defect)
+    video: torch.Tensor  # (T, C, H, W) in [-1, 1]
+    reference: torch.Tensor | None
+    question: str
+    answer: str
+    decision: str  # the decision the answer states: TA "Yes"/"No"; Phy/VQ "Yes" = defect
+
+
+def _lc(s: str) -> str: return s[0].lower() + s[1:] if s else s
+
+
+def _no_answer(shown: str | None, stated: str) -> str:
+    "A TA 'No' in the Fig. 15 JSON, grounded in what the video shows instead."
+    shown = _lc(shown.strip().rstrip(".")) if shown else "nothing of the kind"
+    return json.dumps({"answer": "No", "explanation": f"The video shows {shown}, not {_lc(stated.strip().rstrip('.'))}."})
+
+
+def _locations_conflict(a: str, b: str, size: int) -> bool:
+    "No start position satisfies both stated locations (disjoint allowed intervals on some axis)."
+    for axis in (0, 1):
+        (lo1, hi1), (lo2, hi2) = (_location_interval(x, axis, size, 4.0) for x in (a, b))
+        if max(lo1, lo2) > min(hi1, hi2): return True
+    return False
+
+
+def _with_object(spec, i: int, **kw):
+    objs = list(spec.objects); objs[i] = dc_replace(objs[i], **kw)
+    return dc_replace(spec, objects=tuple(objs))
+
+
+def _mod_spec(spec, kind: str, rng: random.Random):
+    "A changed statement of `spec` for `kind` (positions not redrawn); None if `kind` does not apply."
+    objs = spec.objects
+    i = rng.randrange(len(objs)) if objs else None
+    if kind == "wrong background": return dc_replace(spec, background=rng.choice([b for b in BACKGROUNDS if b != spec.background]))
+    if i is None: return None
+    if kind == "wrong colour":
+        free = [c for c in COLORS if c not in {o.color for o in objs}]
+        return _with_object(spec, i, color=rng.choice(free)) if free else None
+    if kind == "swap colours":
+        if len(objs) < 2: return None
+        j = rng.choice([k for k in range(len(objs)) if k != i])
+        return _with_object(_with_object(spec, i, color=objs[j].color), j, color=objs[i].color)
+    if kind == "wrong shape": return _with_object(spec, i, shape=rng.choice([s for s in SHAPES if s != objs[i].shape]))
+    if kind == "wrong size": return _with_object(spec, i, size=[s for s in SIZES if s != objs[i].size][0])
+    if kind == "fewer objects": return dc_replace(spec, objects=objs[:i] + objs[i + 1:]) if len(objs) > 1 else None
+    if kind == "more objects":
+        free = [c for c in COLORS if c not in {o.color for o in objs}]
+        if not free: return None
+        return dc_replace(spec, objects=objs + (ObjectSpec(rng.choice(SHAPES), rng.choice(free), rng.choice(list(SIZES)), rng.choice(list(MOTIONS))),))
+    if kind == "wrong direction": return _with_object(spec, i, motion=rng.choice([m for m in MOTIONS if m != objs[i].motion]), bounce=False)
+    if kind == "wrong location":
+        located = [k for k, o in enumerate(objs) if o.location is not None]
+        if not located: return None
+        k = rng.choice(located)
+        far = [l for l in LOCATIONS if _locations_conflict(l, objs[k].location, spec.width)]
+        return _with_object(spec, k, location=rng.choice(far))
+    if kind == "wrong lighting":
+        return dc_replace(spec, lighting=rng.choice([l for l in LIGHTING if l != spec.lighting])) if spec.lighting else None
+    if kind == "wrong camera":
+        return dc_replace(spec, camera=rng.choice([c for c in CAMERA if c != spec.camera])) if spec.camera else None
+    raise ValueError(f"unknown statement change {kind!r}")
+
+
+DESCRIPTION_KINDS = {"Environment": ("wrong background",), "Object(s)": ("wrong shape", "wrong size", "fewer objects", "more objects"),
+                     "Objects' Motion": ("wrong direction",), "Object Location/Spatial Distribution": ("wrong location",),
+                     "Color Requirement": ("wrong colour", "swap colours", "wrong background"), "Lighting": ("wrong lighting",),
+                     "Camera Motion": ("wrong camera",)}
+
+
+def _wrong_video_spec(spec, kind: str, rng: random.Random):
+    "What to render instead of `spec` so that one facet is false; None if no layout fits."
+    if kind in ("wrong colour", "wrong count", "wrong direction", "wrong background"):
+        try: return corrupt_spec(spec, kind, rng, tries=30)
+        except ValueError: return None
+    m = _mod_spec(spec, kind, rng)
+    if m is None: return None
+    if kind == "wrong lighting": return m  # the same layout, other gains
+    return realise(m, rng, tries=60)
+
+
+def _mild(video: torch.Tensor, rng: random.Random, p: float) -> torch.Tensor:
+    "With probability `p`, the degradation the judge tolerates (a VAE round trip): blur up to MILD_BLUR px or noise up to MILD_NOISE."
+    if rng.random() >= p: return video
+    if rng.random() < 0.5: return gaussian_blur(video, rng.uniform(0.3, MILD_BLUR))
+    g = torch.Generator().manual_seed(rng.randrange(2 ** 31))
+    return (video + rng.uniform(0.005, MILD_NOISE) * torch.randn(video.shape, generator=g)).clamp(-1, 1)
+
+
+def ta_pair(seed: int, facets, rcfg: RewardConfig, size: int, frames: int, objects=(1, 3), p_mild: float = 0.3) -> list[Row] | None:
+    """A contrastive TA pair about one stated facet: the true question on the true video (answer Yes), and either the
+    same question on a video corrupted for that facet or the same video with the facet's description changed (No)."""
+    rng = random.Random(seed)
+    spec = sample_scene(rng, size, size, frames, objects=objects)
+    f = facets_of(spec)
+    stated = [k for k in facets if f.get(k)]
+    if not stated: return None
+    facet = rng.choice(stated)
+    desc = f[facet]
+    q = build_question("TA", rcfg, facet=facet, description=desc)
+    video = render(spec)[0]
+    pos = Row("TA", facet, "true", _mild(video, rng, p_mild), None, q, _yes_answer(desc), "Yes")
+    if rng.random() < 0.5:  # same question, a video that contradicts it
+        kind = rng.choice(FACET_VIDEO_KINDS[facet])
+        shown = _wrong_video_spec(spec, kind, rng)
+        if shown is not None and facets_of(shown)[facet] != desc:
+            return [pos, Row("TA", facet, kind + " (video)", _mild(render(shown)[0], rng, p_mild), None, q,
+                             _no_answer(facets_of(shown)[facet], desc), "No")]
+    for _ in range(10):  # same video, a description it contradicts
+        m = _mod_spec(spec, rng.choice(DESCRIPTION_KINDS[facet]), rng)
+        if m is not None and facets_of(m)[facet] and facets_of(m)[facet] != desc:
+            false = facets_of(m)[facet]
+            return [pos, Row("TA", facet, "wrong description", pos.video, None,
+                             build_question("TA", rcfg, facet=facet, description=false), _no_answer(desc, false), "No")]
+    return None
+
+
+def _phy_answer(kind: str | None) -> str:
+    if kind is None: return _no_defect_answer("Phy")
+    return json.dumps({a: "Yes" if a == PHY_KINDS[kind] else "No" for a in PHY_ASPECTS})
+
+
+def _phy_video(spec, kind: str, rng: random.Random) -> torch.Tensor | None:
+    "The scene with a physics defect: a teleport or shape change (drf_nb.world), or an object vanishing / appearing mid-video."
+    if kind in ("teleport", "shape change"):
+        try: return render(corrupt_spec(spec, kind, rng, tries=30))[0]
+        except ValueError: return None
+    i, k = rng.randrange(len(spec.objects)), rng.randint(2, spec.frames - 2)
+    full = render(spec)[0]
+    less = render(dc_replace(spec, objects=spec.objects[:i] + spec.objects[i + 1:]))[0] if len(spec.objects) > 1 else \
+        render(dc_replace(spec, objects=()))[0]
+    return torch.cat([full[:k], less[k:]]) if kind == "vanish" else torch.cat([less[:k], full[k:]])
+
+
+def _vq_answer(kind: str | None, package_form: bool) -> str:
+    "Fig. 17's schema (has obvious defect, dominant issue, evidence) or, with `package_form`, drf_nb.reward's {decision, explanation}."
+    if kind is None:
+        if package_form: return _no_defect_answer("VQ")
+        return json.dumps({"has obvious defect": "No", "dominant issue": "none", "evidence": ["edges as sharp as the reference", "no grain beyond the reference"]})
+    issue, cue = VQ_KINDS[kind]
+    if package_form: return json.dumps({"has obvious defect": "Yes", "explanation": f"The frames show {issue}: {cue}."})
+    return json.dumps({"has obvious defect": "Yes", "dominant issue": issue, "evidence": [cue]})
+
+
+def ref_pair(dimension: str, seed: int, rcfg: RewardConfig, size: int, frames: int, objects=(1, 3), p_mild: float = 0.3,
+             vq_package_share: float = 0.25) -> list[Row] | None:
+    "A contrastive Phy or VQ pair: one question (the caption's), the true video vs a defective one, both followed by a reference video."
+    rng = random.Random(seed)
+    spec = sample_scene(rng, size, size, frames, objects=objects)
+    try: ref = reference_video(spec, seed=rng.randrange(2 ** 31))
+    except ValueError: return None
+    q = build_question(dimension, rcfg, caption=spec.caption)
+    clean = render(spec)[0]
+    if dimension == "Phy":
+        kind = rng.choice(list(PHY_KINDS))
+        bad = _phy_video(spec, kind, rng)
+        if bad is None: return None
+        return [Row("Phy", "", "true", _mild(clean, rng, p_mild), ref, q, _phy_answer(None), "No"),
+                Row("Phy", "", kind, _mild(bad, rng, p_mild), ref, q, _phy_answer(kind), "Yes")]
+    kind = rng.choice(list(VQ_KINDS))
+    bad = corrupt(spec, kind, rng)[0]
+    pf = rng.random() < vq_package_share
+    return [Row("VQ", "", "true", _mild(clean, rng, p_mild), ref, q, _vq_answer(None, pf), "No"),
+            Row("VQ", "", kind, bad, ref, q, _vq_answer(kind, pf), "Yes")]
+
+
+def make_pair(dimension: str, seed: int, args, facets=TA_FACETS, objects=(1, 3)) -> list[Row] | None:
+    rcfg = RewardConfig(num_frames=args.frames, num_reference_frames=args.frames)
+    if dimension == "TA": return ta_pair(seed, facets, rcfg, args.size, args.frames, objects, args.p_mild)
+    return ref_pair(dimension, seed, rcfg, args.size, args.frames, objects, args.p_mild, args.vq_package_share)
+
+
+# ---- tokenizer
+def tokenizer_corpus(args, n_scenes: int) -> list[str]:
+    "Every text the critic will read or write, from scenes outside the training and held-out seed ranges."
+    texts = ["system\nYou are a helpful assistant.", "user\n", "assistant\n"]
+    for j in range(n_scenes):
+        for d, dim in enumerate(("TA", "TA", "Phy", "VQ")):
+            pair = make_pair(dim, TOKENIZER_SEED0 + 4 * j + d, args)
+            if pair: texts += [t for r in pair for t in (r.question, r.answer)]
+    return texts
+
+
+def train_bpe(texts: list[str], vocab_size: int):
+    "A byte-level BPE (Qwen2's pre-tokenizer and normaliser) trained on `texts`, in the real `Qwen2Tokenizer` with Qwen's special tokens and chat template."
+    base = Qwen2Tokenizer(vocab={c: i for i, c in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}, merges=[], unk_token=None)
+    bpe = Tokenizer(models.BPE())
+    bpe.normalizer = base.backend_tokenizer.normalizer
+    bpe.pre_tokenizer = base.backend_tokenizer.pre_tokenizer  # the same split as Qwen2Tokenizer, so the merges apply as trained
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size - len(QWEN_SPECIAL_TOKENS), initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False, min_frequency=2)
+    bpe.train_from_iterator(texts, trainer)
+    model = json.loads(bpe.to_str())["model"]
+    vocab = dict(model["vocab"])
+    for t in QWEN_SPECIAL_TOKENS: vocab[t] = len(vocab)
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
+    tok = Qwen2Tokenizer(vocab=vocab, merges=merges, unk_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    tok.add_special_tokens({"additional_special_tokens": QWEN_SPECIAL_TOKENS})
+    tok.chat_template = QWEN_VL_CHAT_TEMPLATE
+    return tok
+
+
+def build_processor(tok, min_pixels: int, max_pixels: int):
+    size = {"shortest_edge": min_pixels, "longest_edge": max_pixels}
+    return Qwen2_5_VLProcessor(image_processor=Qwen2VLImageProcessor(size=size), tokenizer=tok,
+                               video_processor=Qwen2VLVideoProcessor(size=size, cap_pixels_per_frame=False),
+                               chat_template=QWEN_VL_CHAT_TEMPLATE)  # no cap: what drf_nb.frames computes
+
+
+def build_critic_model(tok, args):
+    "The tiny Qwen2.5-VL: text hidden 256 x 4 layers, vision depth 4 x 128; mrope_section sums to head_dim / 2."
+    tid = tok.convert_tokens_to_ids
+    heads = 4
+    half = args.text_hidden // heads // 2
+    t_sec = half // 4
+    text = dict(vocab_size=len(tok), hidden_size=args.text_hidden, intermediate_size=3 * args.text_hidden, num_hidden_layers=args.text_layers,
+                num_attention_heads=heads, num_key_value_heads=2, max_position_embeddings=args.max_positions, rms_norm_eps=1e-6,
+                rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [t_sec, (half - t_sec) // 2, half - t_sec - (half - t_sec) // 2]},
+                bos_token_id=tid("<|endoftext|>"), eos_token_id=tid("<|im_end|>"), pad_token_id=tid("<|endoftext|>"))
+    # tokens_per_second: temporal mRoPE positions per second of video; at 16 fps a 2-frame patch lasts 1/8 s, so 16 gives each patch its own position pair
+    vision = dict(depth=args.vision_depth, hidden_size=args.vision_hidden, intermediate_size=2 * args.vision_hidden, num_heads=4,
+                  out_hidden_size=args.text_hidden, patch_size=14, spatial_merge_size=2, temporal_patch_size=2, tokens_per_second=16,
+                  window_size=112, fullatt_block_indexes=[args.vision_depth // 2 - 1, args.vision_depth - 1])
+    cfg = Qwen2_5_VLConfig(text_config=text, vision_config=vision, image_token_id=tid("<|image_pad|>"), video_token_id=tid("<|video_pad|>"),
+                           vision_start_token_id=tid("<|vision_start|>"), vision_end_token_id=tid("<|vision_end|>"), tie_word_embeddings=False)
+    return Qwen2_5_VLForConditionalGeneration(cfg)
+
+
+def wrap_critic(model, processor, args) -> QwenVLCritic:
+    "The package's critic around the model being trained (the same preprocessing, prompt and token path as the reward), parameters trainable."
+    critic = QwenVLCritic(model, processor, critic_config(args, "unused"))
+    model.requires_grad_(True)
+    model.train()
+    return critic
+
+
+def critic_config(args, model_id: str) -> CriticConfig:
+    return CriticConfig(family="qwen2_5_vl", model_id=str(model_id), dtype="float32", gradient_checkpointing=False,
+                        attn_implementation="sdpa", min_pixels=args.min_pixels, max_pixels=args.max_pixels)
+
+
+def check_processor_parity(critic: QwenVLCritic, rows: list[Row]) -> None:
+    "The official processor on the tokenizer gives the same input_ids (and video grid) as the package's critic path."
+    for r in rows:
+        frames = r.video if r.reference is None else concat_reference(r.video, r.reference, critic.temporal_patch)
+        visual = critic.visual_inputs(frames, FPS)
+        ours = critic._ids(critic.expand_prompt(critic.prompt_text(r.question), visual))
+        u8 = ((frames.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # (T, C, H, W)
+        text = critic.prompt_text(r.question)
+        off = critic.processor(text=[text], videos=[u8], return_tensors="pt", do_sample_frames=False)
+        if off["input_ids"][0].tolist() != ours:
+            raise SystemExit(f"official processor and the package disagree on input_ids for a {r.dimension} row "
+                             f"({len(off['input_ids'][0])} vs {len(ours)} tokens)")
+        if off["video_grid_thw"].tolist() != visual["video_grid_thw"].tolist():
+            raise SystemExit(f"video grid differs: official {off['video_grid_thw'].tolist()}, package {visual['video_grid_thw'].tolist()}")
+
+
+# ---- forward
+def _decision_positions(critic, r: Row, ans_ids: list[int]) -> list[int]:
+    "Indices (into the answer's tokens) of the Yes/No decision token(s): the first for TA / VQ, the five aspect values for Phy."
+    yes, no = critic.tokenizer.convert_tokens_to_ids(["Yes", "No"])
+    pos = [j for j, t in enumerate(ans_ids) if t in (yes, no)]
+    want = 5 if r.dimension == "Phy" else 1
+    if len(pos) < want: raise SystemExit(f"'Yes'/'No' are not single tokens in {r.answer!r}: retrain the tokenizer")
+    return pos[:want]
+
+
+def forward_rows(critic: QwenVLCritic, rows: list[Row]):
+    """One batched forward of `rows` through the package critic's path (visual inputs, one vision encoding per distinct
+    video, chat prompt, answer + end-of-turn): per row the answer's token log-probs (L,), its token ids, and the
+    log-softmax rows at the decision positions (k, vocab)."""
+    cache, visuals, feats = {}, [], []
+    for r in rows:
+        key = (id(r.video), id(r.reference))
+        if key not in cache:
+            frames = r.video if r.reference is None else concat_reference(r.video, r.reference, critic.temporal_patch)
+            v = critic.visual_inputs(frames, FPS)
+            cache[key] = (v, critic.encode(v))
+        visuals.append(cache[key][0]); feats.append(cache[key][1])
+    ids_rows, spans = [], []
+    for r, v in zip(rows, visuals):
+        p, a = critic._ids(critic.expand_prompt(critic.prompt_text(r.question), v)), critic.answer_ids(r.answer)
+        if len(p) + len(a) > critic.max_positions: raise SystemExit(f"{r.dimension} row of {len(p) + len(a)} tokens exceeds max_positions")
+        ids_rows.append(p + a); spans.append((len(p), len(a)))
+    L = max(map(len, ids_rows))
+    ids = torch.full((len(rows), L), critic.tokenizer.pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), L), dtype=torch.long)
+    for i, row in enumerate(ids_rows): ids[i, :len(row)] = torch.tensor(row); mask[i, :len(row)] = 1
+    hidden = critic.lm_hidden(ids, mask, visuals, feats)
+    out = []
+    for i, (p, a) in enumerate(spans):
+        lp = critic.model.get_output_embeddings()(hidden[i, p - 1:p + a - 1]).float().log_softmax(-1)  # position t predicts t + 1
+        tgt = ids[i, p:p + a]
+        dec = _decision_positions(critic, rows[i], tgt.tolist())
+        out.append((lp.gather(-1, tgt[:, None])[:, 0], tgt, lp[dec]))
+    return out, [len(r) for r in ids_rows]
+
+
+def pair_loss(critic, rows: list[Row], decision_weight: float) -> tuple[torch.Tensor, float]:
+    "Mean over rows of the weighted answer NLL (decision tokens x `decision_weight`), and the batch's decision accuracy."
+    outs, _ = forward_rows(critic, rows)
+    yes, no = critic.tokenizer.convert_tokens_to_ids(["Yes", "No"])
+    losses, correct = [], []
+    for r, (tok_lp, tgt, dec_lp) in zip(rows, outs):
+        w = torch.ones_like(tok_lp)
+        dec = _decision_positions(critic, r, tgt.tolist())
+        w[dec] = decision_weight
+        losses.append(-(w * tok_lp).sum() / w.sum())
+        correct.append(_predict(r, dec_lp, yes, no) == r.decision)
+    return torch.stack(losses).mean(), float(np.mean(correct))
+
+
+def _predict(r: Row, dec_lp: torch.Tensor, yes: int, no: int) -> str:
+    "The decision read off log p(Yes) vs log p(No): TA/VQ at the decision token; Phy 'Yes' (defect) if any aspect prefers Yes."
+    prefers_yes = (dec_lp[:, yes] > dec_lp[:, no]).tolist()
+    return "Yes" if any(prefers_yes) else "No"
+
+
+# ---- held-out evaluation
+def eval_rows(args, n_per_group: int) -> list[Row]:
+    "Held-out pairs (scene seeds from EVAL_SEED0 up, never drawn in training): n per TA facet, n for Phy and for VQ."
+    rows, seed = [], EVAL_SEED0
+    for group in list(TA_FACETS) + ["Phy", "VQ"]:
+        got = 0
+        while got < n_per_group:
+            seed += 1
+            pair = make_pair("TA", seed, args, facets=(group,)) if group in TA_FACETS else make_pair(group, seed, args)
+            if pair: rows += pair; got += 1
+    return rows
+
+
+@torch.no_grad()
+def evaluate_critic(critic, rows: list[Row], batch: int = 8) -> dict:
+    "Decision accuracy per dimension, TA facet and corruption kind; answer NLL per token."
+    was = critic.model.training
+    critic.model.eval()
+    yes, no = critic.tokenizer.convert_tokens_to_ids(["Yes", "No"])
+    recs = []
+    order = sorted(range(len(rows)), key=lambda i: (rows[i].dimension, len(rows[i].question)))  # similar lengths per batch
+    for s in range(0, len(order), batch):
+        chunk = [rows[i] for i in order[s:s + batch]]
+        # Phy is read off the no-defect answer: a defect answer's own "Yes" would sit in the prefix of later aspects
+        fed = [dc_replace(r, answer=_phy_answer(None)) if r.dimension == "Phy" else r for r in chunk]
+        outs, _ = forward_rows(critic, fed)
+        for r, f, (tok_lp, _, dec_lp) in zip(chunk, fed, outs):
+            recs.append(dict(dimension=r.dimension, facet=r.facet, kind=r.kind, ok=_predict(r, dec_lp, yes, no) == r.decision,
+                             nll=-tok_lp.mean().item() if f.answer == r.answer else float("nan")))
+    critic.model.train(was)
+    df = pd.DataFrame(recs)
+    out = {"nll": df.nll.mean()}  # over rows whose own answer was fed (all but Phy defects)
+    for d, g in df.groupby("dimension", sort=False): out[d] = g.ok.mean()
+    ta = df[df.dimension == "TA"]
+    out["facets"] = {f: g.ok.mean() for f, g in ta.groupby("facet")}
+    out["kinds"] = {k: g.ok.mean() for k, g in df.groupby(["dimension", "kind"])}
+    return out
+
+
+def _fmt_eval(ev: dict) -> str:
+    head = f"held-out nll/token {ev['nll']:.3f} | acc " + " ".join(f"{d} {ev[d]:.3f}" for d in ("TA", "Phy", "VQ") if d in ev)
+    facets = ", ".join(f"{f} {a:.2f}" for f, a in ev["facets"].items())
+    kinds = ", ".join(f"{d}/{k} {a:.2f}" for (d, k), a in ev["kinds"].items())
+    return f"{head} | TA facets: {facets} | by kind: {kinds}"
+
+
+# ---- the stage
+def phase_of(step: int, args) -> tuple[int, str, tuple, tuple]:
+    "Curriculum: (phase, dimension of this step's pairs, TA facets, object-count range)."
+    p1, p2 = args.phases
+    r = random.Random(args.seed * 10 ** 7 + step)
+    if step < p1: return 1, "TA", FIRST_FACETS, (1, 2)
+    if step < p2: return 2, "TA", TA_FACETS, (1, 3)
+    u = r.random()
+    return 3, ("TA" if u < args.ta_share else "Phy" if u < args.ta_share + (1 - args.ta_share) / 2 else "VQ"), TA_FACETS, (1, 3)
+
+
+def step_rows(step: int, args) -> tuple[int, list[Row]]:
+    "The contrastive pairs of one optimizer step (all of one dimension, so rows have similar lengths): deterministic in step."
+    phase, dim, facets, objects = phase_of(step, args)
+    rows, k = [], 0
+    while len(rows) < 2 * args.pairs:
+        seed = args.seed * 10 ** 7 + step * 64 + k; k += 1
+        if seed >= EVAL_SEED0 or k >= 64: raise SystemExit(f"step {step}: training seeds would reach the held-out range")
+        pair = make_pair(dim, seed, args, facets, objects)
+        if pair: rows += pair
+    return phase, rows
+
+
+def save_critic_ckpt(out: Path, critic, opt, step: int) -> Path:
+    "Atomic swap as in the vae stage; `checkpoint/critic` is a save_pretrained folder the package loads."
+    tmp, final, old = out / "checkpoint.tmp", out / "checkpoint", out / "checkpoint.old"
+    shutil.rmtree(tmp, ignore_errors=True)
+    critic.model.save_pretrained(tmp / "critic")
+    critic.processor.save_pretrained(tmp / "critic")
+    torch.save({"optimizer": opt.state_dict(), "step": step, "torch_rng": torch.get_rng_state()}, tmp / "state.pt")
+    if final.exists(): final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final / "critic"
+
+
+def prompt_lengths(critic, rows: list[Row]) -> dict:
+    "Tokens per row (prompt with video tokens + answer + end-of-turn), by dimension: max and mean."
+    out = {}
+    for r in rows:
+        frames = r.video if r.reference is None else concat_reference(r.video, r.reference, critic.temporal_patch)
+        v = critic.visual_inputs(frames, FPS)
+        n = len(critic._ids(critic.expand_prompt(critic.prompt_text(r.question), v))) + len(critic.answer_ids(r.answer))
+        out.setdefault(r.dimension, []).append(n)
+    return {d: (max(v), float(np.mean(v))) for d, v in out.items()}
+
+
+def train_critic(args) -> None:
+    out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
+    logf = out / "train.log"
+    torch.manual_seed(args.seed)
+    tok_dir = out / "tokenizer"
+    if not (tok_dir / "tokenizer.json").exists():
+        t0 = time.time()
+        texts = tokenizer_corpus(args, args.tokenizer_scenes)
+        tok = train_bpe(texts, args.vocab_size)
+        tmp = out / "tokenizer.tmp"; shutil.rmtree(tmp, ignore_errors=True)
+        build_processor(tok, args.min_pixels, args.max_pixels).save_pretrained(tmp)
+        tmp.rename(tok_dir)
+        raw = sum(len(t.encode()) for t in texts)
+        log(logf, f"tokenizer: byte-level BPE on {len(texts)} texts ({raw / 1e6:.2f} MB), vocab {len(tok)} "
+                  f"({len(tok) - len(QWEN_SPECIAL_TOKENS)} BPE + {len(QWEN_SPECIAL_TOKENS)} special); "
+                  f"{raw / sum(len(tok(t).input_ids) for t in texts):.2f} bytes/token; {time.time() - t0:.0f}s")
+    processor = AutoProcessor.from_pretrained(tok_dir)
+    ck = latest(out) if args.resume else None
+    if ck is not None:
+        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(ck / "critic", dtype=torch.float32)
+        processor = AutoProcessor.from_pretrained(ck / "critic")
+        state = torch.load(ck / "state.pt", weights_only=False)
+        step = state["step"]; torch.set_rng_state(state["torch_rng"])
+    else:
+        model, state, step = build_critic_model(processor.tokenizer, args), None, 0
+    critic = wrap_critic(model, processor, args)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    if state is not None: opt.load_state_dict(state["optimizer"])
+    ev_rows = eval_rows(args, args.eval_n)
+    if ck is None:
+        check_processor_parity(critic, [r for i, r in enumerate(ev_rows) if i % 7 == 0][:12])
+        lens = prompt_lengths(critic, ev_rows)
+        log(logf, "official processor = package path on input_ids and video grid (12 held-out rows); tokens per row (max, mean): "
+                  + ", ".join(f"{d} {m} / {a:.0f}" for d, (m, a) in lens.items()))
+    n_params = sum(p.numel() for p in model.parameters())
+    n_vis = sum(p.numel() for p in model.model.visual.parameters())
+    log(logf, f"stage critic: {'resumed ' + str(ck) + ' at step ' + str(step) if ck else 'new'}; {n_params / 1e6:.2f}M params "
+              f"({n_vis / 1e6:.2f}M vision); vocab {len(processor.tokenizer)}; {args.size}x{args.size}x{args.frames} videos -> "
+              f"{critic.spec.target_size(args.frames, args.size, args.size)} px; {args.pairs} pairs/step, lr {args.lr}, decision x{args.decision_weight}, "
+              f"phases {args.phases}, held-out rows {len(ev_rows)}, threads {torch.get_num_threads()}")
+    last_save, t_start, s_start = time.time(), time.time(), step
+    hist = {"loss": [], "acc": []}
+    bar = tqdm(total=args.steps, initial=step, desc="critic", mininterval=10)
+    lr_at = lambda s: args.lr * min(1.0, (s + 1) / args.warmup)
+    while step < args.steps:
+        phase, rows = step_rows(step, args)
+        for g in opt.param_groups: g["lr"] = lr_at(step)
+        loss, acc = pair_loss(critic, rows, args.decision_weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1; bar.update(1)
+        hist["loss"].append(loss.item()); hist["acc"].append(acc)
+        if step % args.log_every == 0:
+            bar.set_postfix(phase=phase, loss=f"{np.mean(hist['loss'][-args.log_every:]):.3f}", acc=f"{np.mean(hist['acc'][-args.log_every:]):.2f}")
+        if step % args.eval_every == 0 or step == args.steps:
+            ev = evaluate_critic(critic, ev_rows)
+            rate = (step - s_start) / (time.time() - t_start)
+            log(logf, f"step {step} phase {phase} train loss {np.mean(hist['loss'][-args.eval_every:]):.3f} "
+                      f"batch acc {np.mean(hist['acc'][-args.eval_every:]):.2f} | {rate:.3f} steps/s | " + _fmt_eval(ev))
+            critic.model.eval()
+            for r in ev_rows[:2]:  # a held-out pair: its true and its false row
+                said = critic.generate(r.video, [r.question], max_new_tokens=48)[0]
+                log(logf, f"  greedy on a held-out {r.dimension} '{r.facet}' {r.kind} row (reference {r.answer!r}): {said!r}")
+            critic.model.train()
+        if time.time() - last_save >= args.save_every_s or step == args.steps:
+            save_critic_ckpt(out, critic, opt, step)
+            last_save = time.time()
+    bar.close()
+    log(logf, f"done at step {step}; the critic: {out / 'checkpoint' / 'critic'}")
+    if args.verify_load: verify_load(out / "checkpoint" / "critic", critic, ev_rows, args, logf)
+
+
+@torch.no_grad()
+def verify_load(folder: Path, critic, rows: list[Row], args, logf: Path) -> None:
+    "The saved folder loads through the package's `load_critic` and scores answers exactly as the trained model does."
+    loaded = load_critic(critic_config(args, folder))
+    critic.model.eval()
+    for r in [rows[0], next(x for x in rows if x.dimension == "Phy")]:
+        q = [CriticQuery(r.question, r.answer, use_reference=r.reference is not None)]
+        a = loaded.score(r.video, q, reference=r.reference, fps=FPS).logprob_sums[0].item()
+        b = forward_rows(critic, [r])[0][0][0].sum().item()
+        if abs(a - b) > 1e-3 * max(1.0, abs(b)): raise SystemExit(f"load_critic scores {a:.4f}, the trained model {b:.4f}: the saved critic differs")
+        log(logf, f"load_critic({folder}) scores a held-out {r.dimension} answer {a:.4f} = trained model {b:.4f}")
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("stage", choices=["vae"], help="what to train (later stages: the DiT, the critic)")
+    p.add_argument("stage", choices=["vae", "critic"], help="what to train (later: the DiT)")
     p.add_argument("--out", required=True, help="run folder (checkpoint/, train.log)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint if there is one")
-    p.add_argument("--steps", type=int, default=30000, help="total optimizer steps")
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--fg-weight", type=float, default=4.0, help="loss weight 1 + fg_weight x object mask")
+    p.add_argument("--steps", type=int, default=None, help="total optimizer steps (vae 30000, critic 12000)")
+    p.add_argument("--batch", type=int, default=8, help="vae: videos per step")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (vae 2e-3, critic 5e-4)")
+    p.add_argument("--fg-weight", type=float, default=4.0, help="vae: loss weight 1 + fg_weight x object mask")
     p.add_argument("--base-dim", type=int, default=8, help="VAE width (new runs only)")
     p.add_argument("--z-dim", type=int, default=16, help="latent channels (new runs only)")
     p.add_argument("--size", type=int, default=48, help="frame height = width (a multiple of 16)")
@@ -178,14 +729,39 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--save-every-s", type=float, default=180.0, help="seconds between checkpoints")
-    p.add_argument("--eval-every", type=int, default=250, help="steps between judged held-out evaluations")
-    p.add_argument("--eval-n", type=int, default=32, help="held-out scenes per evaluation")
+    p.add_argument("--eval-every", type=int, default=None, help="steps between held-out evaluations (vae 250, critic 300)")
+    p.add_argument("--eval-n", type=int, default=None, help="vae: held-out scenes; critic: held-out pairs per TA facet, Phy and VQ (vae 32, critic 24)")
     p.add_argument("--log-every", type=int, default=10)
+    c = p.add_argument_group("critic")
+    c.add_argument("--pairs", type=int, default=4, help="contrastive pairs per step (2 rows each)")
+    c.add_argument("--decision-weight", type=float, default=20.0, help="loss weight of the Yes/No decision token(s)")
+    c.add_argument("--phases", type=lambda s: tuple(int(x) for x in s.split(",")), default=(1000, 3000),
+                   help="curriculum: steps where phase 2 (all TA facets) and phase 3 (TA + Phy + VQ) start")
+    c.add_argument("--ta-share", type=float, default=0.5, help="phase 3: share of steps of TA pairs (the rest split between Phy and VQ)")
+    c.add_argument("--p-mild", type=float, default=0.3, help="share of videos given the blur/noise the judge tolerates")
+    c.add_argument("--vq-package-share", type=float, default=0.25, help="share of VQ answers in drf_nb.reward's {decision, explanation} form")
+    c.add_argument("--warmup", type=int, default=100, help="linear learning-rate warm-up steps")
+    c.add_argument("--vocab-size", type=int, default=1024, help="BPE vocabulary incl. special tokens (new tokenizer only)")
+    c.add_argument("--tokenizer-scenes", type=int, default=600, help="scenes whose questions and answers train the BPE")
+    c.add_argument("--text-hidden", type=int, default=256)
+    c.add_argument("--text-layers", type=int, default=4)
+    c.add_argument("--vision-hidden", type=int, default=128)
+    c.add_argument("--vision-depth", type=int, default=4)
+    c.add_argument("--max-positions", type=int, default=2048, help="max_position_embeddings (longest Phy/VQ row, video included)")
+    c.add_argument("--min-pixels", type=int, default=28 * 28 * 4, help="critic.min_pixels: 48 px frames go to 56 px")
+    c.add_argument("--max-pixels", type=int, default=512 * 288, help="critic.max_pixels")
+    c.add_argument("--verify-load", action="store_true", help="at the end, load the saved critic with drf_nb's load_critic and compare scores")
     args = p.parse_args(argv)
     if args.size % 16: p.error(f"--size {args.size}: must be a multiple of 16 (the Wan VAE)")
     if args.frames < 5 or (args.frames - 1) % 4: p.error(f"--frames {args.frames}: must be 1 + 4k with k >= 1")
+    defaults = {"vae": dict(steps=30000, lr=2e-3, eval_every=250, eval_n=32), "critic": dict(steps=12000, lr=5e-4, eval_every=300, eval_n=24)}
+    for k, v in defaults[args.stage].items():
+        if getattr(args, k) is None: setattr(args, k, v)
+    if args.stage == "critic" and (len(args.phases) != 2 or not 0 <= args.phases[0] <= args.phases[1]):
+        p.error(f"--phases {args.phases}: give two step counts, phase-2 start <= phase-3 start")
     torch.set_num_threads(args.threads)
     if args.stage == "vae": train_vae(args)
+    elif args.stage == "critic": train_critic(args)
 
 
 if __name__ == "__main__":
