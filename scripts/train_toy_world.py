@@ -55,7 +55,7 @@ from drf_nb.frames import concat_reference
 from drf_nb.prompts import FACETS, PHY_ASPECTS
 from drf_nb.reward import _no_defect_answer, _yes_answer, build_question
 from drf_nb.tiny import QWEN_SPECIAL_TOKENS, QWEN_VL_CHAT_TEMPLATE
-from drf_nb.world import (BACKGROUNDS, CAMERA, COLORS, LIGHTING, LOCATIONS, MILD_BLUR, MILD_NOISE, MOTIONS, SHAPES, SIZES,
+from drf_nb.world import (BACKGROUNDS, CAMERA, COLORS, LIGHTING, LOC_MARGIN, LOCATIONS, MILD_BLUR, MILD_NOISE, MOTIONS, SHAPES, SIZES,
                           ObjectSpec, _location_interval, corrupt, corrupt_spec, facets_of, gaussian_blur, judge, realise,
                           reference_video, render, sample_scene, verdict_table)
 
@@ -233,10 +233,10 @@ def _no_answer(shown: str | None, stated: str) -> str:
 
 
 def _locations_conflict(a: str, b: str, size: int) -> bool:
-    "No start position satisfies both stated locations (disjoint allowed intervals on some axis)."
+    "No start position satisfies both stated locations: their allowed intervals are disjoint, or touch at one point, on some axis."
     for axis in (0, 1):
-        (lo1, hi1), (lo2, hi2) = (_location_interval(x, axis, size, 4.0) for x in (a, b))
-        if max(lo1, lo2) > min(hi1, hi2): return True
+        (lo1, hi1), (lo2, hi2) = (_location_interval(x, axis, size, LOC_MARGIN * size / 48) for x in (a, b))
+        if max(lo1, lo2) >= min(hi1, hi2): return True
     return False
 
 
@@ -590,6 +590,8 @@ def phase_of(step: int, args) -> tuple[int, str, tuple, tuple]:
     return 3, ("TA" if u < args.ta_share else "Phy" if u < args.ta_share + (1 - args.ta_share) / 2 else "VQ"), TA_FACETS, (1, 3)
 
 
+SKIPPED: list[str] = []  # scene seeds whose pair could not be built, and why (logged at each evaluation)
+
 def step_rows(step: int, args) -> tuple[int, list[Row]]:
     "The contrastive pairs of one optimizer step (all of one dimension, so rows have similar lengths): deterministic in step."
     phase, dim, facets, objects = phase_of(step, args)
@@ -597,7 +599,9 @@ def step_rows(step: int, args) -> tuple[int, list[Row]]:
     while len(rows) < 2 * args.pairs:
         seed = args.seed * 10 ** 7 + step * 64 + k; k += 1
         if seed >= EVAL_SEED0 or k >= 64: raise SystemExit(f"step {step}: training seeds would reach the held-out range")
-        pair = make_pair(dim, seed, args, facets, objects)
+        try: pair = make_pair(dim, seed, args, facets, objects)
+        except (ValueError, IndexError) as e:  # a scene the generators cannot handle: skipped and recorded, the run goes on
+            SKIPPED.append(f"{dim} seed {seed}: {e!r}"); continue
         if pair: rows += pair
     return phase, rows
 
@@ -685,6 +689,7 @@ def train_critic(args) -> None:
         if step % args.eval_every == 0 or step == args.steps:
             ev = evaluate_critic(critic, ev_rows)
             rate = (step - s_start) / (time.time() - t_start)
+            if SKIPPED: log(logf, f"{len(SKIPPED)} training pairs skipped so far, the last: {SKIPPED[-1]}")
             log(logf, f"step {step} phase {phase} train loss {np.mean(hist['loss'][-args.eval_every:]):.3f} "
                       f"batch acc {np.mean(hist['acc'][-args.eval_every:]):.2f} | {rate:.3f} steps/s | " + _fmt_eval(ev))
             critic.model.eval()
