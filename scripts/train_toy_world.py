@@ -16,7 +16,8 @@ corrupted ones, in the templates' JSON formats. Its tokenizer is a byte-level BP
 captions and answers, in the real `Qwen2Tokenizer` class (`<out>/tokenizer/`, built once). Teacher forcing on the
 answer tokens and end-of-turn only, the decision token(s) weighted `--decision-weight`; contrastive pairs (one
 video, a true and a false question; or one question, a true and a corrupted video); a curriculum (colour and
-count, then every TA facet, then Phy and VQ as well). Every `--eval-every` steps: held-out decision accuracy
+count, then every TA facet, then Phy and VQ as well; a phase ends at its `--phases` cap, or early at an
+evaluation where every facet it trains reaches `--advance-at` held-out accuracy). Every `--eval-every` steps: held-out decision accuracy
 per dimension and TA facet, read off log p("Yes") vs log p("No") at the decision position under teacher
 forcing (for Phy: at each of the five aspect fields of the no-defect answer; "defect" if any prefers Yes).
 
@@ -581,8 +582,8 @@ def _fmt_eval(ev: dict) -> str:
 
 # ---- the stage
 def phase_of(step: int, args) -> tuple[int, str, tuple, tuple]:
-    "Curriculum: (phase, dimension of this step's pairs, TA facets, object-count range)."
-    p1, p2 = args.phases
+    "Curriculum: (phase, dimension of this step's pairs, TA facets, object-count range); phases start at `args.phase_starts`."
+    p1, p2 = args.phase_starts
     r = random.Random(args.seed * 10 ** 7 + step)
     if step < p1: return 1, "TA", FIRST_FACETS, (1, 2)
     if step < p2: return 2, "TA", TA_FACETS, (1, 3)
@@ -606,13 +607,23 @@ def step_rows(step: int, args) -> tuple[int, list[Row]]:
     return phase, rows
 
 
-def save_critic_ckpt(out: Path, critic, opt, step: int) -> Path:
+def advance_curriculum(args, phase: int, step: int, ev: dict) -> str | None:
+    "Start the next phase now if the held-out accuracy of every facet trained in this phase reached `--advance-at` (else at its `--phases` cap)."
+    trained = FIRST_FACETS if phase == 1 else TA_FACETS if phase == 2 else ()
+    if not trained or min(ev["facets"].get(f, 0.0) for f in trained) < args.advance_at: return None
+    args.phase_starts[phase - 1] = step
+    args.phase_starts[1] = max(args.phase_starts)
+    return f"curriculum: held-out accuracy >= {args.advance_at} on {', '.join(trained)}: phase {phase + 1} starts at step {step}"
+
+
+def save_critic_ckpt(out: Path, critic, opt, step: int, args) -> Path:
     "Atomic swap as in the vae stage; `checkpoint/critic` is a save_pretrained folder the package loads."
     tmp, final, old = out / "checkpoint.tmp", out / "checkpoint", out / "checkpoint.old"
     shutil.rmtree(tmp, ignore_errors=True)
     critic.model.save_pretrained(tmp / "critic")
     critic.processor.save_pretrained(tmp / "critic")
-    torch.save({"optimizer": opt.state_dict(), "step": step, "torch_rng": torch.get_rng_state()}, tmp / "state.pt")
+    torch.save({"optimizer": opt.state_dict(), "step": step, "torch_rng": torch.get_rng_state(), "phase_starts": list(args.phase_starts)},
+               tmp / "state.pt")
     if final.exists(): final.rename(old)
     tmp.rename(final)
     shutil.rmtree(old, ignore_errors=True)
@@ -653,8 +664,10 @@ def train_critic(args) -> None:
         processor = AutoProcessor.from_pretrained(ck / "critic")
         state = torch.load(ck / "state.pt", weights_only=False)
         step = state["step"]; torch.set_rng_state(state["torch_rng"])
+        args.phase_starts = state.get("phase_starts", list(args.phases))  # a curriculum that advanced early stays advanced
     else:
         model, state, step = build_critic_model(processor.tokenizer, args), None, 0
+        args.phase_starts = list(args.phases)
     critic = wrap_critic(model, processor, args)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
     if state is not None: opt.load_state_dict(state["optimizer"])
@@ -669,7 +682,7 @@ def train_critic(args) -> None:
     log(logf, f"stage critic: {'resumed ' + str(ck) + ' at step ' + str(step) if ck else 'new'}; {n_params / 1e6:.2f}M params "
               f"({n_vis / 1e6:.2f}M vision); vocab {len(processor.tokenizer)}; {args.size}x{args.size}x{args.frames} videos -> "
               f"{critic.spec.target_size(args.frames, args.size, args.size)} px; {args.pairs} pairs/step, lr {args.lr}, decision x{args.decision_weight}, "
-              f"phases {args.phases}, held-out rows {len(ev_rows)}, threads {torch.get_num_threads()}")
+              f"phases start at {args.phase_starts} (caps {args.phases}, early at held-out acc {args.advance_at}), held-out rows {len(ev_rows)}, threads {torch.get_num_threads()}")
     last_save, t_start, s_start = time.time(), time.time(), step
     hist = {"loss": [], "acc": []}
     bar = tqdm(total=args.steps, initial=step, desc="critic", mininterval=10)
@@ -692,13 +705,15 @@ def train_critic(args) -> None:
             if SKIPPED: log(logf, f"{len(SKIPPED)} training pairs skipped so far, the last: {SKIPPED[-1]}")
             log(logf, f"step {step} phase {phase} train loss {np.mean(hist['loss'][-args.eval_every:]):.3f} "
                       f"batch acc {np.mean(hist['acc'][-args.eval_every:]):.2f} | {rate:.3f} steps/s | " + _fmt_eval(ev))
+            moved = advance_curriculum(args, phase, step, ev)
+            if moved: log(logf, moved)
             critic.model.eval()
             for r in ev_rows[:2]:  # a held-out pair: its true and its false row
                 said = critic.generate(r.video, [r.question], max_new_tokens=48)[0]
                 log(logf, f"  greedy on a held-out {r.dimension} '{r.facet}' {r.kind} row (reference {r.answer!r}): {said!r}")
             critic.model.train()
         if time.time() - last_save >= args.save_every_s or step == args.steps:
-            save_critic_ckpt(out, critic, opt, step)
+            save_critic_ckpt(out, critic, opt, step, args)
             last_save = time.time()
     bar.close()
     log(logf, f"done at step {step}; the critic: {out / 'checkpoint' / 'critic'}")
@@ -740,8 +755,10 @@ def main(argv=None) -> None:
     c = p.add_argument_group("critic")
     c.add_argument("--pairs", type=int, default=4, help="contrastive pairs per step (2 rows each)")
     c.add_argument("--decision-weight", type=float, default=20.0, help="loss weight of the Yes/No decision token(s)")
-    c.add_argument("--phases", type=lambda s: tuple(int(x) for x in s.split(",")), default=(1000, 3000),
-                   help="curriculum: steps where phase 2 (all TA facets) and phase 3 (TA + Phy + VQ) start")
+    c.add_argument("--phases", type=lambda s: tuple(int(x) for x in s.split(",")), default=(2000, 5000),
+                   help="curriculum: steps where phase 2 (all TA facets) and phase 3 (TA + Phy + VQ) start at the latest")
+    c.add_argument("--advance-at", type=float, default=0.85,
+                   help="a phase ends early at an evaluation where every facet it trains reaches this held-out accuracy")
     c.add_argument("--ta-share", type=float, default=0.5, help="phase 3: share of steps of TA pairs (the rest split between Phy and VQ)")
     c.add_argument("--p-mild", type=float, default=0.3, help="share of videos given the blur/noise the judge tolerates")
     c.add_argument("--vq-package-share", type=float, default=0.25, help="share of VQ answers in drf_nb.reward's {decision, explanation} form")
