@@ -16,9 +16,11 @@ three rewards alike.
   --device cuda  real depth; time = best of --repeats; memory = torch.cuda.max_memory_allocated above the model
   CPU (default without a GPU): a full-depth forward + backward of the 7B critic does not fit this machine's time, so every
                  model runs at its real width and token counts but with its towers cut to 1 or 2 layers, in a fresh process
-                 each (depths (1, 1), (2, 1), (1, 2) for (language/text, vision)); the full-depth time and working-set
-                 growth are extrapolated linearly in each tower's depth, and printed as EXTRAPOLATED. Peak memory is the
-                 process RSS growth during forward + backward (weights excluded).
+                 each (depths (1, 1), (2, 1), (1, 4) for (language/text, vision)); the full-depth time and working-set
+                 growth are extrapolated linearly in each tower's depth, and printed as EXTRAPOLATED. Time on CPU is the
+                 main thread's CPU time (torch runs single-threaded here), not wall time: the machine is shared, and wall
+                 time moved by +-40% between identical runs. Peak memory is the process RSS growth during forward +
+                 backward (weights excluded).
 A benchmark, not a test.
 """
 from __future__ import annotations
@@ -39,6 +41,7 @@ from bench_critic import PeakRSS, qwen7b_critic  # noqa: E402  (the 7B critic's 
 
 KINDS = ("diffusion_drf", "videoalign", "pickscore")
 DEPTHS = {"diffusion_drf": (28, 32), "videoalign": (28, 32), "pickscore": (24, 32)}  # (language / text layers, vision blocks)
+VISION_STEP = 4  # the vision slope is measured over 3 blocks: one block costs less than the run-to-run noise of the 7B critic
 CLIP_FRAMES, CLIP_FPS, HEIGHT, WIDTH = 49, 16, 288, 512
 
 
@@ -141,10 +144,10 @@ def measure(kind, frames, device, repeats, text_layers=None, vision_depth=None):
             mem = m if mem is None else min(mem, m)
         elif r == 0:  # fresh process: the first run's RSS growth is its working set
             with PeakRSS() as pk:
-                t0 = time.perf_counter(); run_once(fn, video, samples); times.append(time.perf_counter() - t0)
+                t0 = time.thread_time(); run_once(fn, video, samples); times.append(time.thread_time() - t0)
             mem = pk.used
         else:
-            t0 = time.perf_counter(); run_once(fn, video, samples); times.append(time.perf_counter() - t0)
+            t0 = time.thread_time(); run_once(fn, video, samples); times.append(time.thread_time() - t0)
     return min(times), mem
 
 
@@ -172,20 +175,26 @@ def main(argv=None):
     else:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
-        print(f"device=cpu ({torch.get_num_threads()} thread(s)) N_f={frames} frames of a {CLIP_FRAMES}-frame {CLIP_FPS} fps clip at "
+        if torch.get_num_threads() != 1: print("warning: torch uses several threads; CPU time of the main thread undercounts (set OMP_NUM_THREADS=1)")
+        print(f"time = CPU time of the main thread; device=cpu ({torch.get_num_threads()} thread(s)) N_f={frames} frames of a {CLIP_FRAMES}-frame {CLIP_FPS} fps clip at "
               f"{WIDTH}x{HEIGHT}; models at real width and token counts, towers cut to 1-2 layers (fresh process per run)")
-        print("full-depth figures below are EXTRAPOLATED linearly in each tower's depth from depths (1,1), (2,1), (1,2); not measured")
+        print(f"full-depth figures below are EXTRAPOLATED linearly in each tower's depth from depths (1,1), (2,1), (1,{VISION_STEP}); not measured")
         for k in args.kinds:
             pts = {}
-            for lt, lv in ((1, 1), (2, 1), (1, 2)):
+            for lt, lv in ((1, 1), (2, 1), (1, VISION_STEP)):
                 with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
                     pts[(lt, lv)] = pool.submit(_child, k, frames, repeats, lt, lv).result()
                 print(f"  {k:<14} language/text layers={lt} vision blocks={lv}: {pts[(lt, lv)][0]:8.2f} s {pts[(lt, lv)][1] / mib:9.1f} MiB", flush=True)
             Lt, Lv = DEPTHS[k]
-            ext = [pts[(1, 1)][i] + (Lt - 1) * (pts[(2, 1)][i] - pts[(1, 1)][i]) + (Lv - 1) * (pts[(1, 2)][i] - pts[(1, 1)][i])
-                   for i in (0, 1)]
+            ext = []
+            for i, what in ((0, "time"), (1, "memory")):
+                per_text = pts[(2, 1)][i] - pts[(1, 1)][i]
+                per_vision = (pts[(1, VISION_STEP)][i] - pts[(1, 1)][i]) / (VISION_STEP - 1)
+                for name, d in (("language/text layer", per_text), ("vision block", per_vision)):
+                    if d < 0: print(f"  {k}: the {what} of one {name} is below the run-to-run noise ({d:.3g}); counted as 0")
+                ext.append(pts[(1, 1)][i] + (Lt - 1) * max(per_text, 0.0) + (Lv - 1) * max(per_vision, 0.0))
             results[k] = tuple(ext)
-        label = "EXTRAPOLATED to full depth from CPU runs at depth 1-2"
+        label = f"EXTRAPOLATED to full depth from CPU runs at depth 1-{VISION_STEP}"
     base = results.get("diffusion_drf")
     print(f"\n{label}")
     print(f"{'reward':<14} {'time s':>9} {'peak MiB':>10} {'time / DRF':>11} {'mem / DRF':>10}")
