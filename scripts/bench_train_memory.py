@@ -1,23 +1,29 @@
 #!/usr/bin/env python
-"""Peak GPU memory and time of one Diffusion-DRF training step at the paper's size (Table 7's grid).
+"""Peak memory and FLOPs of one Diffusion-DRF training step at the paper's size (Table 7's grid), traced or measured.
 
-Real-size models with random weights, nothing downloaded: the Wan2.1-1.3B DiT (30 layers, 12 heads x 128,
-ffn 8960, text_dim 4096), the Wan VAE (default config), Qwen2.5-VL-7B (the explicit config of DESIGN.md);
-random text embeddings (512 x 4096) stand in for UMT5-XXL, which is frozen and runs without a graph. The
-step is the trainer's own (`DRFTrainer.training_step`): 512x288, 49 frames, 25 sampling steps with
-gradients through the last K, N_f generated + 10 reference frames to the critic, bf16 autocast with
-float32 AdamW master weights, gradient checkpointing of the DiT (per sampling step) and of the VLM.
+    python scripts/bench_train_memory.py --fake --out drf_nb/data/table7_memory_estimates.json   # no GPU: fake tensors
+    python scripts/bench_train_memory.py                                                         # on a GPU: the same grid, real
+    python scripts/bench_train_memory.py --size smoke                                            # tiny stacks, real, on the CPU
 
-    python scripts/bench_train_memory.py                 # the grid, on a GPU
-    python scripts/bench_train_memory.py --size smoke    # the tiny stacks on the CPU (checks the script)
+--fake (drf_nb.memory.trace_step): the real-size models built from their configs under FakeTensorMode on the CPU,
+the package's own DRFTrainer.training_step run `--steps` times (default 2: step 2 is the steady state with AdamW's
+moments), the peak of live tensor bytes per phase counted op by op (the number a GPU reports as max_memory_allocated,
+to the byte on configurations small enough to check), FLOPs per component, the per-GPU share under ZeRO-2 and FSDP of
+the DiT, and a GPU estimate with a stated margin. The sampler's no-grad prefix is traced with one step
+(--sample-steps; the T-K no-grad steps are shape-identical and do not change the peak; FLOPs are scaled to T).
+Cost: one point is ~2.2M fake ops (two steps; most of them Qwen2.5-VL's per-window vision attention, recomputed in
+backward), 9-15 minutes of one core of this machine; the whole 48-point grid takes hours, so pass --points /
+--checkpointing / --finetune for what you need. Rows are written to --out as they finish.
 
-Each grid point runs in its own process so peaks do not carry over. The critic's tokenizer is the tiny
-byte-level one (one token per byte), so question/answer sequences are ~3x longer than with Qwen's BPE:
-a conservative (higher) memory figure.
+Without --fake on a GPU: the same models with random weights on cuda, torch.cuda.max_memory_allocated per point,
+each point in its own process. --text-encoder: UMT5-XXL offloaded between encodings (the package default), resident,
+or precomputed (a stand-in returns embeddings of the real shape).
 """
 import argparse
+import datetime
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -28,126 +34,182 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 PAPER_VRAM = {(2, 4): 62, (4, 4): 65, (6, 4): 68, (8, 4): 71, (10, 4): 75, (10, 1): 56, (10, 2): 63, (10, 3): 69}
-GRID = [(2, 4), (4, 4), (6, 4), (8, 4), (10, 4), (10, 1), (10, 2), (10, 3)]
-FACETS = {"Object(s)": "a red tomato in a pink bowl", "Environment": "a wooden kitchen table",
-          "Objects' Motion": "a hand places the tomato into the bowl", "Lighting": "soft daylight from a window"}
+GRID = [(10, 4), (2, 4), (4, 4), (6, 4), (8, 4), (10, 1), (10, 2), (10, 3)]  # the paper's default first
+MODES = ["block", "step", "none"]
+FINETUNE = ["full", "lora"]
+GB = 2 ** 30
 
 
-def full_models():
-    import torch
-    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, UMT5Config, UMT5EncoderModel
-    from drf_nb.tiny import tiny_qwen_tokenizer, tiny_qwen_vl, tiny_t5_tokenizer
-    dev = "cuda"
-    with torch.device(dev):
-        dit = WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=12, attention_head_dim=128, in_channels=16,
-                                    out_channels=16, text_dim=4096, freq_dim=256, ffn_dim=8960, num_layers=30, cross_attn_norm=True,
-                                    qk_norm="rms_norm_across_heads", eps=1e-6).to(torch.bfloat16)
-        vae = AutoencoderKLWan().to(torch.bfloat16)
-    te = UMT5EncoderModel(UMT5Config(vocab_size=128, d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=4))  # WanPipeline requires one; random embeddings replace its output
-    pipe = WanPipeline(tokenizer=tiny_t5_tokenizer(), text_encoder=te, vae=vae, transformer=dit,
-                       scheduler=UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=5.0))
-    tok = tiny_qwen_tokenizer(); tid = tok.convert_tokens_to_ids
-    qcfg = Qwen2_5_VLConfig(
-        text_config=dict(vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
-                         num_key_value_heads=4, max_position_embeddings=128000, rms_norm_eps=1e-6,
-                         rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [16, 24, 24]},
-                         bos_token_id=tid("<|endoftext|>"), eos_token_id=tid("<|im_end|>"), pad_token_id=tid("<|endoftext|>")),
-        vision_config=dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=3584, patch_size=14,
-                           spatial_merge_size=2, temporal_patch_size=2, tokens_per_second=2, window_size=112,
-                           fullatt_block_indexes=[7, 15, 23, 31]),
-        image_token_id=tid("<|image_pad|>"), video_token_id=tid("<|video_pad|>"), vision_start_token_id=tid("<|vision_start|>"),
-        vision_end_token_id=tid("<|vision_end|>"), tie_word_embeddings=False)
-    qcfg._attn_implementation = "sdpa"
-    with torch.device(dev):
-        vlm = Qwen2_5_VLForConditionalGeneration(qcfg).to(torch.bfloat16).eval()
-    _, processor = tiny_qwen_vl()  # the official processor classes around the byte-level tokenizer
-    return pipe, vlm, processor
-
-
-def smoke_models():
-    from drf_nb.tiny import tiny_qwen_vl, tiny_wan_pipeline
-    vlm, processor = tiny_qwen_vl()
-    return tiny_wan_pipeline(), vlm, processor
-
-
-def run_point(size: str, nf: int, k: int, steps: int) -> dict:
-    import torch
+def point_config(size: str, nf: int, k: int, checkpointing: str, finetune: str, mixed_precision: str):
     from drf_nb.config import load_config
-    from drf_nb.critic import QwenVLCritic
-    from drf_nb.reward import build_reward
-    from drf_nb.sampling import PromptEmbeds, WanGenerator
-    from drf_nb.training import DRFTrainer, single_prompt_samples
-    gpu = torch.cuda.is_available() and size == "full"
-    over = {"reward": {"num_frames": nf, "num_reference_frames": 10 if size == "full" else 4},
-            "sampling": {"backprop_steps": k, "checkpointing": "step"},
-            "critic": {"gradient_checkpointing": True},
-            "training": {"report_to": "none", "output_dir": "/tmp/bench_train_memory", "checkpoint_every": 10 ** 6,
-                         "validate_every": 10 ** 6, "mixed_precision": "bf16" if gpu else "no", "max_steps": steps}}
+    over = {"reward": {"num_frames": nf, "num_reference_frames": 10 if size == "paper" else 4},
+            "sampling": {"backprop_steps": k, "checkpointing": checkpointing},
+            "training": {"finetune": finetune, "report_to": "none", "output_dir": "/tmp/bench_train_memory", "checkpoint_every": 10 ** 6,
+                         "validate_every": 10 ** 6, "mixed_precision": mixed_precision}}
     if size == "smoke": over["sampling"]["train_steps"] = 4
-    cfg = load_config("paper" if size == "full" else "tiny", over)
-    pipe, vlm, processor = full_models() if size == "full" else smoke_models()
-    gen = WanGenerator(pipe, flow_shift=cfg.generator.flow_shift)
-    g = cfg.generator
-    dim = gen.transformer.config.text_dim
+    return load_config("paper" if size == "paper" else "tiny", over)
 
-    def random_embeds(prompts, negative_prompts=None, max_sequence_length=512):  # UMT5-XXL stand-in
-        gen_ = torch.Generator().manual_seed(0)
-        e = lambda: torch.randn(len(prompts), max_sequence_length, dim, generator=gen_).to(gen.device, gen.dtype)
-        return PromptEmbeds(e(), e())
-    gen.encode_prompt = random_embeds
-    if gpu: gen.to("cuda")
-    critic = QwenVLCritic(vlm, processor, cfg.critic)
+
+def fake_row(nf, k, mode, ft, a) -> dict:
+    "One grid point traced with fake tensors: the row of the table and of the JSON."
+    from drf_nb.memory import flop_breakdown, gpu_estimate, sharded_peak, step_seconds, trace_step
+    cfg = point_config("paper", nf, k, mode, ft, "bf16")
+    T = cfg.sampling.train_steps
+    ss = None if a.sample_steps is None else min(T, k + a.sample_steps)
+    tr = trace_step(cfg, "paper", fake=True, steps=a.steps, text_encoder=a.text_encoder, sample_steps=ss)
+    flops = flop_breakdown(tr)
+    if ss is not None and ss > k:  # the no-grad prefix traced with ss - K steps: each of the T - K steps has the same FLOPs
+        key = "DiT forward, no grad (T-K steps)"
+        flops[key] = flops[key] * (T - k) // (ss - k)
+    total = sum(flops.values())
+    row = dict(N_f=nf, K=k, T=T, checkpointing=mode, finetune=ft, text_encoder=a.text_encoder, traced_sample_steps=ss or T,
+               first_step_gb=tr.first_peak / GB, steady_gb=tr.steady_peak / GB, gpu_estimate_gb=gpu_estimate(tr.steady_peak) / GB,
+               paper_vram_gb=PAPER_VRAM.get((nf, k)), static_gb=tr.static_bytes / GB,
+               peak_phase=max(tr.phases[-1], key=lambda p: tr.phases[-1][p]["peak"]),
+               phases_gb={p: round(v["peak"] / GB, 3) for p, v in tr.phases[-1].items()},
+               grad_at_peak_gb={p: round(v["grad_at_peak"] / GB, 3) for p, v in tr.phases[-1].items()},
+               trainable_params=tr.trainable_numel, tflop={g: v / 1e12 for g, v in flops.items()}, total_tflop=total / 1e12,
+               seconds_a100=step_seconds(total, "A100", a.utilisation), seconds_h100=step_seconds(total, "H100", a.utilisation),
+               trace_seconds=tr.seconds)
+    if ft == "full":
+        for s in ("zero2", "fsdp"):
+            b = sharded_peak(tr, s, a.gpus)
+            row[f"{s}_gb"], row[f"{s}_gpu_estimate_gb"] = b / GB, gpu_estimate(b) / GB
+    return row
+
+
+def print_row(r: dict) -> None:
+    sh = f"{r['zero2_gb']:>7.1f} {r['fsdp_gb']:>7.1f} {r['fsdp_gpu_estimate_gb']:>8.1f}" if "fsdp_gb" in r else f"{'-':>7} {'-':>7} {'-':>8}"
+    print(f"{r['N_f']:>4} {r['K']:>2} {r['checkpointing']:>6} {r['finetune']:>5} {r['first_step_gb']:>7.1f} {r['steady_gb']:>7.1f} "
+          f"{r['gpu_estimate_gb']:>7.1f} {str(r['paper_vram_gb'] or '-'):>6} {sh} {r['total_tflop']:>7.0f} {r['seconds_a100']:>6.1f} "
+          f"{r['seconds_h100']:>6.1f}  {r['peak_phase']:<16} {r['trace_seconds']:>5.0f}s", flush=True)
+
+
+def run_fake(a) -> int:
+    grid = [tuple(map(int, x.split(":"))) for x in a.points.split(",")] if a.points else GRID
+    modes, fts = a.checkpointing.split(","), a.finetune.split(",")
+    out = {"command": "python scripts/bench_train_memory.py " + " ".join(shlex.quote(x) for x in sys.argv[1:]),
+           "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+           "what": "estimates from a fake-tensor trace of DRFTrainer.training_step at the paper's size (drf_nb.memory); not a GPU run",
+           "units": "GiB (2**30 bytes), TFLOP, seconds", "steps": a.steps, "gpus": a.gpus, "utilisation": a.utilisation,
+           "margin": "gpu_estimate = live peak x 1.10 + 2 GiB", "rows": [], "failed": []}
+    print(f"per-GPU GiB of live tensors (steady = step {a.steps}, with AdamW state); est = GPU estimate with margin; "
+          f"ZeRO-2/FSDP: DiT training state sharded over {a.gpus} GPUs; time at {a.utilisation:.0%} of bf16 peak")
+    print(f"{'N_f':>4} {'K':>2} {'ckpt':>6} {'tune':>5} {'step1':>7} {'steady':>7} {'est':>7} {'paper':>6} {'ZeRO-2':>7} {'FSDP':>7} "
+          f"{'FSDP est':>8} {'TFLOP':>7} {'A100 s':>6} {'H100 s':>6}  {'peak phase':<16} trace", flush=True)
+    t0 = time.time()
+    for nf, k in grid:
+        for ft in fts:
+            for mode in modes:
+                try: r = fake_row(nf, k, mode, ft, a)
+                except Exception as e:  # one point failing keeps the others
+                    out["failed"].append(dict(N_f=nf, K=k, checkpointing=mode, finetune=ft, error=f"{type(e).__name__}: {e}"[:300]))
+                    print(f"{nf:>4} {k:>2} {mode:>6} {ft:>5}  failed: {type(e).__name__}: {str(e)[:150]}", flush=True)
+                    continue
+                out["rows"].append(r); print_row(r)
+                if a.out: Path(a.out).write_text(json.dumps(out, indent=1))  # partial results survive an interrupt
+    # recomputation overhead: the backward FLOPs of a checkpointing mode minus those of 'none' at the same point
+    base = {(r["N_f"], r["K"], r["finetune"]): r["tflop"]["backward (+ recomputation)"] for r in out["rows"] if r["checkpointing"] == "none"}
+    for r in out["rows"]:
+        b = base.get((r["N_f"], r["K"], r["finetune"]))
+        r["recompute_tflop"] = None if b is None else r["tflop"]["backward (+ recomputation)"] - b
+    out["seconds"] = time.time() - t0
+    print(f"traced {len(out['rows'])} points in {out['seconds']:.0f} s; {len(out['failed'])} failed")
+    if out["rows"]:
+        r = out["rows"][0]
+        print(f"\nFLOPs of one step at N_f={r['N_f']}, K={r['K']}, {r['checkpointing']}, {r['finetune']} (T={r['T']}):")
+        for g, v in r["tflop"].items(): print(f"  {g:<36} {v:9.1f} TFLOP")
+        print(f"  {'total':<36} {r['total_tflop']:9.1f} TFLOP: {r['seconds_a100']:.1f} s on an A100, {r['seconds_h100']:.1f} s on an H100 "
+              f"at {a.utilisation:.0%} utilisation")
+        for x in out["rows"]:
+            if x["recompute_tflop"] is not None and x["checkpointing"] != "none":
+                print(f"  recomputation of checkpointing={x['checkpointing']:<5} at N_f={x['N_f']}, K={x['K']}, {x['finetune']}: "
+                      f"{x['recompute_tflop']:.1f} TFLOP ({x['recompute_tflop'] / max(x['total_tflop'] - x['recompute_tflop'], 1e-9):.1%} of the step)")
+    if a.out:
+        Path(a.out).write_text(json.dumps(out, indent=1))
+        print(f"wrote {a.out}")
+    return 0 if out["rows"] else 1
+
+
+def run_point(size: str, nf: int, k: int, steps: int, checkpointing: str, finetune: str, text_encoder: str) -> dict:
+    "One grid point for real (a GPU at --size paper; the tiny stacks on the CPU at --size smoke)."
+    import torch
+    from drf_nb.memory import build_models
+    from drf_nb.reward import build_reward
+    from drf_nb.training import DRFTrainer, single_prompt_samples
+    from drf_nb.memory import TRACE_FACETS, TRACE_PROMPT
+    gpu = torch.cuda.is_available() and size == "paper"
+    cfg = point_config(size, nf, k, checkpointing, finetune, "bf16" if gpu else "no")
+    with torch.device("cuda" if gpu else "cpu"):
+        gen, critic = build_models("paper" if size == "paper" else "tiny", cfg, None, text_encoder != "precomputed")
+    if text_encoder == "resident": cfg.generator.offload_text_encoder = False
+    g = cfg.generator
     ref = torch.rand(cfg.reward.num_reference_frames, 3, g.height, g.width) * 2 - 1
-    samples = single_prompt_samples("A red tomato in a pink bowl on a wooden kitchen table", cfg, FACETS, reference_video=ref)
-    tr = DRFTrainer(cfg, generator=gen, reward_fn=build_reward(cfg, critic=critic), samples=samples)
-    times, peak = [], 0
-    for i in range(steps):
+    samples = single_prompt_samples(TRACE_PROMPT, cfg, TRACE_FACETS, reference_video=ref)
+    tr = DRFTrainer(cfg, generator=gen, reward_fn=build_reward(cfg, critic=critic), samples=samples, device=None if gpu else "cpu")
+    peaks, times = [], []
+    for _ in range(steps):
         if gpu: torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
         t0 = time.time()
-        res = tr.training_step()
-        if gpu: torch.cuda.synchronize(); peak = max(peak, torch.cuda.max_memory_allocated())
+        tr.training_step()
+        if gpu: torch.cuda.synchronize(); peaks.append(torch.cuda.max_memory_allocated() / GB)
         times.append(time.time() - t0)
-    import resource
-    rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 2 ** 30  # Linux reports KiB
-    return {"N_f": nf, "K": k, "peak_gb": peak / 2 ** 30 if gpu else None, "cpu_peak_rss_gb": rss_gb,
-            "step_s": times[-1], "first_step_s": times[0],
-            "reward": res.reward, "skipped": res.skipped, "device": "cuda" if gpu else "cpu"}
+    return dict(N_f=nf, K=k, checkpointing=checkpointing, finetune=finetune, text_encoder=text_encoder,
+                first_step_gb=peaks[0] if gpu else None, steady_gb=peaks[-1] if gpu else None,
+                reserved_gb=torch.cuda.max_memory_reserved() / GB if gpu else None, step_s=times[-1], device="cuda" if gpu else "cpu")
+
+
+def run_real(a) -> int:
+    grid = [tuple(map(int, x.split(":"))) for x in a.points.split(",")] if a.points else GRID
+    if a.size == "smoke": grid = sorted({(min(nf, 9), min(k, 4)) for nf, k in grid})  # the tiny preset: 9 frames, T=4
+    rows = []
+    print(f"{'N_f':>4} {'K':>2} {'ckpt':>6} {'tune':>5} {'step1 GB':>9} {'steady GB':>9} {'paper GB':>9} {'step s':>7}", flush=True)
+    for nf, k in grid:
+        for ft in a.finetune.split(","):
+            for mode in a.checkpointing.split(","):
+                cmd = [sys.executable, __file__, "--size", a.size, "--steps", str(a.steps), "--point", f"{nf}:{k}:{mode}:{ft}",
+                       "--text-encoder", a.text_encoder]
+                r = subprocess.run(cmd, capture_output=True, text=True)
+                line = [l for l in r.stdout.splitlines() if l.startswith("RESULT ")]
+                if r.returncode or not line:
+                    err = (r.stderr.strip().splitlines() or ["?"])[-1]
+                    print(f"{nf:>4} {k:>2} {mode:>6} {ft:>5}  failed: {err[:150]}", flush=True)
+                    continue
+                d = json.loads(line[0][7:]); rows.append(d)
+                fmt = lambda v: f"{v:.1f}" if v is not None else "n/a"
+                print(f"{nf:>4} {k:>2} {mode:>6} {ft:>5} {fmt(d['first_step_gb']):>9} {fmt(d['steady_gb']):>9} "
+                      f"{PAPER_VRAM.get((nf, k), '-'):>9} {d['step_s']:>7.1f}  {d['device']}", flush=True)
+    if a.out:
+        Path(a.out).write_text(json.dumps({"command": "python scripts/bench_train_memory.py " + " ".join(sys.argv[1:]), "rows": rows}, indent=1))
+        print(f"wrote {a.out}")
+    return 0 if rows else 1
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--size", choices=["full", "smoke"], default="full")
-    p.add_argument("--steps", type=int, default=2, help="training steps per point (peak over all of them, time of the last)")
-    p.add_argument("--points", default=None, help="e.g. '10:4,2:4' (default: Table 7's grid)")
-    p.add_argument("--out", default=None, help="also write the rows as JSON (the memory_results of nbs/repro/table7_ablation)")
-    p.add_argument("--point", default=None, help=argparse.SUPPRESS)  # one point, in a child process
+    p.add_argument("--fake", action="store_true", help="trace with fake tensors on the CPU (no GPU needed): estimates")
+    p.add_argument("--size", choices=["paper", "smoke"], default="paper", help="without --fake: paper (a GPU) or smoke (tiny, CPU)")
+    p.add_argument("--steps", type=int, default=2, help="training steps per point (the last is the steady state)")
+    p.add_argument("--points", default=None, help="N_f:K pairs, e.g. '10:4,2:4' (default: Table 7's grid)")
+    p.add_argument("--checkpointing", default=",".join(MODES), help="sampler checkpointing modes, comma-separated")
+    p.add_argument("--finetune", default=",".join(FINETUNE), help="full, lora or both")
+    p.add_argument("--text-encoder", choices=["resident", "offload", "precomputed"], default="offload",
+                   help="UMT5-XXL held on the GPU, brought there only to encode (generator.offload_text_encoder, the default), "
+                        "or prompt embeddings computed beforehand (the encoder never on the GPU)")
+    p.add_argument("--sample-steps", type=int, default=1,
+                   help="--fake: no-grad sampling steps traced before the K steps (shape-identical; FLOPs scaled to T); -1: all")
+    p.add_argument("--gpus", type=int, default=32, help="GPUs for the ZeRO-2 / FSDP per-GPU rows (the paper: 32)")
+    p.add_argument("--utilisation", type=float, default=0.4, help="fraction of the bf16 peak for the time estimates")
+    p.add_argument("--out", default=None, help="also write the rows as JSON")
+    p.add_argument("--point", default=None, help=argparse.SUPPRESS)  # one real point, in a child process
     a = p.parse_args()
+    if a.sample_steps is not None and a.sample_steps < 0: a.sample_steps = None
+    if a.steps < 1: p.error(f"--steps={a.steps}: must be >= 1")
     if a.point:
-        nf, k = map(int, a.point.split(":"))
-        print("RESULT " + json.dumps(run_point(a.size, nf, k, a.steps)), flush=True)
+        nf, k, mode, ft = a.point.split(":")
+        print("RESULT " + json.dumps(run_point(a.size, int(nf), int(k), a.steps, mode, ft, a.text_encoder)), flush=True)
         return 0
-    grid = [tuple(map(int, x.split(":"))) for x in a.points.split(",")] if a.points else GRID
-    if a.size == "smoke":  # the tiny preset has 9 frames and T=4 steps: the same grid, N_f capped at 9
-        grid = [(min(nf, 9), min(k, 4)) for nf, k in grid]
-    rows = []
-    print(f"{'N_f':>4} {'K':>2} {'peak GB':>8} {'paper GB':>9} {'step s':>7}  note", flush=True)
-    for nf, k in grid:
-        r = subprocess.run([sys.executable, __file__, "--size", a.size, "--steps", str(a.steps), "--point", f"{nf}:{k}"],
-                           capture_output=True, text=True)
-        line = [l for l in r.stdout.splitlines() if l.startswith("RESULT ")]
-        if r.returncode or not line:
-            err = (r.stderr.strip().splitlines() or ["?"])[-1]
-            print(f"{nf:>4} {k:>2} {'-':>8} {PAPER_VRAM.get((nf, k), '-'):>9} {'-':>7}  failed: {err[:150]}", flush=True)
-            continue
-        d = json.loads(line[0][7:]); rows.append(d)
-        peak = f"{d['peak_gb']:.1f}" if d["peak_gb"] is not None else "n/a"
-        note = "" if d["device"] == "cuda" else f"CPU: process peak RSS {d['cpu_peak_rss_gb']:.2f} GB, models included"
-        print(f"{nf:>4} {k:>2} {peak:>8} {PAPER_VRAM.get((nf, k), '-'):>9} {d['step_s']:>7.1f}  {note}", flush=True)
-    if a.out:
-        Path(a.out).write_text(json.dumps(rows, indent=1))
-        print(f"wrote {a.out}")
-    return 0
+    return run_fake(a) if a.fake else run_real(a)
 
 
 if __name__ == "__main__":
