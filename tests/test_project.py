@@ -90,3 +90,36 @@ def test_pins():
     ini = (ROOT / "settings.ini").read_text()
     for pin in ("nbdev==2.4.14", "execnb==0.1.18", "fastcore>=1.12.3,<2", "torch==2.14.1", "torchvision==0.29.1"):
         assert pin in ini, pin
+
+
+LIBRARY = [p for p in (ROOT / "drf_nb").glob("*.py") if p.name not in ("cli.py", "_modidx.py")]
+
+
+def test_the_library_never_imports_the_command_line():
+    # the command line is the top floor: drf_nb.cli imports the library, never the other way round
+    for p in LIBRARY:
+        text = p.read_text()
+        assert not re.search(r"drf_nb\.cli\b|from \.cli\b|from \. import cli\b|from drf_nb import .*\bcli\b", text), p.name
+
+
+def test_package_imports_sit_at_the_top_unless_a_cycle_forbids_it():
+    # an import of a package module inside a function must say why (a real import cycle)
+    for p in LIBRARY:
+        for n, line in enumerate(p.read_text().splitlines(), 1):
+            if re.match(r"\s+(from (drf_nb|\.)\S* import|import drf_nb)", line):
+                assert "imported here" in line, f"{p.name}:{n}: {line.strip()}"
+
+
+def _code_cells(nb_path):
+    import nbformat
+    return [c.source for c in nbformat.read(str(nb_path), as_version=4).cells if c.cell_type == "code"]
+
+
+def test_long_classes_are_explained_cell_by_cell():
+    # DRFTrainer and Critic are defined small and grow method group by method group (fastcore's @patch), prose between
+    for nb, cls in (("09_training.ipynb", "DRFTrainer"), ("03_critic.ipynb", "Critic")):
+        cells = _code_cells(ROOT / "nbs" / nb)
+        (definition,) = [c for c in cells if re.search(rf"^class {cls}\b", c, re.M)]
+        assert len(definition.splitlines()) <= 80, (nb, len(definition.splitlines()))  # were ~290 and ~210 lines in one cell
+        patched = [c for c in cells if f"self: {cls}" in c and "@patch" in c]
+        assert len(patched) >= 4, (nb, len(patched))
