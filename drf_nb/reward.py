@@ -154,8 +154,9 @@ def _yes_answer(description: str, binary_only: bool = False) -> str:
 def _no_defect_answer(dimension: str, binary_only: bool = False) -> str:
     "The reference answer of a video without defects, in the Phy / VQ JSON schema."
     if dimension == "Phy": return json.dumps({a: "No" for a in PHY_ASPECTS})
+    # Fig. 17's schema: the decision, the dominant issue ("none") and a list of short visual cues as evidence
     return json.dumps({"has obvious defect": "No"} if binary_only else
-                      {"has obvious defect": "No", "explanation": "The frames are sharp and clean, without artifacts."})
+                      {"has obvious defect": "No", "dominant issue": "none", "evidence": ["sharp edges", "clean textures, no artifacts"]})
 
 def single_prompt_samples(prompt: str, cfg: DRFConfig, facets: dict[str, str] | None = None,
                           reference_video: torch.Tensor | None = None) -> list[RewardSample]:
