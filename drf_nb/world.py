@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import re
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .prompts import FACETS, NOT_STATED
+from .prompts import DECOMPOSITION, FACETS, NOT_STATED
 
 # %% auto #0
 __all__ = ['SHAPES', 'COLORS', 'BACKGROUNDS', 'SIZES', 'MOTIONS', 'LOCATIONS', 'LIGHTING', 'CAMERA', 'SPEED', 'BOUNCE_SPEED',
@@ -25,8 +26,8 @@ __all__ = ['SHAPES', 'COLORS', 'BACKGROUNDS', 'SIZES', 'MOTIONS', 'LOCATIONS', '
            'OPTIONAL_FACETS', 'CORRUPTIONS', 'BLUR_SIGMA', 'NOISE_SIGMA', 'FILL', 'MILD_BLUR', 'MILD_NOISE',
            'SKEW_TRIANGLE', 'ObjectSpec', 'SceneSpec', 'px_scale', 'object_radius', 'shape_extents', 'object_track',
            'object_shapes', 'layout_ok', 'realise', 'make_caption', 'facets_of', 'decomposition_text', 'sample_scene',
-           'reference_video', 'render', 'gaussian_blur', 'corrupt_spec', 'corrupt', 'connected_components',
-           'measure_pixels', 'Verdict', 'verdict_table', 'Thresholds', 'thresholds', 'judge']
+           'reference_video', 'parse_caption', 'WorldDecomposer', 'render', 'gaussian_blur', 'corrupt_spec', 'corrupt',
+           'connected_components', 'measure_pixels', 'Verdict', 'verdict_table', 'Thresholds', 'thresholds', 'judge']
 
 # %% ../nbs/12_world.ipynb #d1da0be1
 # Colours are linear RGB in [0, 1] at full light; the renderer multiplies by the lighting gain, then maps to [-1, 1].
@@ -339,6 +340,65 @@ def reference_video(spec: SceneSpec, seed: int = 0) -> torch.Tensor:
     s = realise(spec, random.Random(seed), tries=5000)  # crowded captions fit rarely: search long
     if s is None: raise ValueError(f"no other realisation of {spec.caption!r} fits the frame")
     return render([s])[0]
+
+# %% ../nbs/12_world.ipynb #c7272bcb
+def _alternation(words) -> str: return "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
+
+def _lookup(table: dict) -> dict: return {w: k for k, ws in table.items() for w in ws}
+
+_SIZE_OF, _SHAPE_OF, _MOTION_OF = _lookup(SIZE_WORDS), _lookup(SHAPE_WORDS), _lookup(MOTION_WORDS)
+_LOCATION_OF, _BACKGROUND_OF = _lookup(LOCATION_WORDS), _lookup(BACKGROUND_WORDS)
+_NOUN_RE = re.compile(rf"\ba ({_alternation(_SIZE_OF)}) ({_alternation(COLORS)}) ({_alternation(_SHAPE_OF)})\b")
+_MOTION_RE = re.compile(rf"\b({_alternation(_MOTION_OF)})\b")
+_LOCATION_RE = re.compile(rf"\b({_alternation(_LOCATION_OF)})\b")
+_BOUNCE_RE = re.compile("|".join(re.escape(b).replace(r"\{wall\}", "(?:left|right|top|bottom)") for b in BOUNCE_WORDS))
+_BG = _alternation(_BACKGROUND_OF)
+_BACKGROUND_RES = (re.compile(rf"^(?P<body>.*) on a (?P<bg>{_BG}) background\.$"),
+                   re.compile(rf"^Against a (?P<bg>{_BG}) backdrop, (?P<body>.*)\.$"),
+                   re.compile(rf"^(?P<body>.*)\. The background is (?P<bg>{_BG})\.$"))
+
+def _take_sentence(text: str, table: dict) -> tuple:
+    "Remove the one sentence of `table`'s phrasings that `text` contains: (key or None, the rest)."
+    for key, phrasings in table.items():
+        for s in phrasings:
+            if s in text: return key, text.replace(s, "").strip()
+    return None, text
+
+def parse_caption(caption: str, height: int = 48, width: int = 48, frames: int = 9) -> SceneSpec:
+    """The facts a world caption states, as a `SceneSpec` (positions not realised): the inverse of `make_caption`.
+    `ValueError` naming the part that does not follow the world's caption grammar."""
+    text = " ".join(caption.split())
+    lighting, text = _take_sentence(text, LIGHTING_WORDS)
+    camera, text = _take_sentence(text, CAMERA_WORDS)
+    m = next((m for m in (r.match(text) for r in _BACKGROUND_RES) if m), None)
+    if m is None: raise ValueError(f"caption {caption!r}: no background sentence of the world's grammar in {text!r}")
+    body, background = m["body"], _BACKGROUND_OF[m["bg"]]
+    body = body[0].lower() + body[1:]
+    nouns = list(_NOUN_RE.finditer(body))
+    if not nouns and body != "nothing moves": raise ValueError(f"caption {caption!r}: no object ('a <size> <colour> <shape>') in {body!r}")
+    objects = []
+    for k, n in enumerate(nouns):
+        clause = body[n.end():nouns[k + 1].start() if k + 1 < len(nouns) else len(body)]
+        motion = _MOTION_RE.search(clause)
+        if motion is None: raise ValueError(f"caption {caption!r}: the clause {n[0] + clause!r} states no motion")
+        where = _LOCATION_RE.search(clause)
+        objects.append(ObjectSpec(_SHAPE_OF[n[3]], n[2], _SIZE_OF[n[1]], _MOTION_OF[motion[1]], bool(_BOUNCE_RE.search(clause)),
+                                  _LOCATION_OF[where[1]] if where else None))
+    return SceneSpec(tuple(objects), background, lighting, camera, height, width, frames, caption=caption)
+
+class WorldDecomposer:
+    """The Figs. 13-14 decomposition of world captions, exact: a drop-in for the LLM of `drf_nb.annotation`
+    (`generate(prompts) -> texts`). Each prompt must be `prompts.DECOMPOSITION` rendered on a world caption."""
+    def __init__(self):
+        self.head, self.tail = DECOMPOSITION.render(video_caption="\x00").split("\x00")
+
+    def caption_of(self, prompt: str) -> str:
+        if not (prompt.startswith(self.head) and prompt.endswith(self.tail)):
+            raise ValueError(f"WorldDecomposer: not a Fig. 13-14 decomposition prompt: {prompt[:80]!r}...")
+        return prompt[len(self.head):len(prompt) - len(self.tail)]
+
+    def generate(self, prompts: list[str], max_new_tokens: int = 512) -> list[str]:
+        return [decomposition_text(parse_caption(self.caption_of(p))) for p in prompts]
 
 # %% ../nbs/12_world.ipynb #90a61114
 _SHAPE_INDEX = {s: i for i, s in enumerate(SHAPES)}

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Train the tiny stack of the toy world (drf_nb.world) on this CPU, stage by stage.
 
-Stage `vae`: an `AutoencoderKLWan` (8x spatial, 4x temporal compression) on world renders drawn on the fly, with
+Stage `vae`: an `AutoencoderKLWan` (4x spatial by default, 4x temporal compression) on world renders drawn on the fly, with
 the recipe the DESIGN.md probe found to keep objects: foreground-weighted MSE (weight 1 + 4 x object mask), the
 posterior mean (no sampling), and the loss on the decoder output *before* its final clamp to [-1, 1] (the clamp
 has zero gradient on overshooting pixels). Every `--eval-every` steps the world's judge reads reconstructions of
@@ -16,12 +16,21 @@ corrupted ones, in the templates' JSON formats. Its tokenizer is a byte-level BP
 captions and answers, in the real `Qwen2Tokenizer` class (`<out>/tokenizer/`, built once). Teacher forcing on the
 answer tokens and end-of-turn only, the decision token(s) weighted `--decision-weight`; contrastive pairs (one
 video, a true and a false question; or one question, a true and a corrupted video); a curriculum (colour and
-count, then every TA facet, then Phy and VQ as well; a phase ends at its `--phases` cap, or early at an
+count on short questions, then on Fig. 15's template, then every TA facet, then Phy and VQ as well; a phase ends at its `--phases` cap, or early at an
 evaluation where every facet it trains reaches `--advance-at` held-out accuracy). Every `--eval-every` steps: held-out decision accuracy
 per dimension and TA facet, read off log p("Yes") vs log p("No") at the decision position under teacher
 forcing (for Phy: at each of the five aspect fields of the no-defect answer; "defect" if any prefers Yes).
 
     OMP_NUM_THREADS=1 python scripts/train_toy_world.py critic --out toy_runs/critic --resume
+
+Stage `dit`: the generator. A small UMT5 encoder (over drf_nb.tiny's character-level T5 tokenizer) and a
+`WanTransformer3DModel`, trained jointly by rectified flow matching (x_t = (1 - s) x_0 + s eps, target eps - x_0,
+s shifted like Wan's scheduler) on latents of world renders from the frozen trained VAE, captions dropped 10% of
+the time for classifier-free guidance. The exported weights are an EMA. Every `--eval-every` steps the judge reads
+samples for held-out captions (fixed noise, flow UniPC, CFG): pass rates per facet. The checkpoint's `pipeline/`
+is a `WanPipeline` folder: `load_generator(GeneratorConfig(model_id="<out>/checkpoint/pipeline", dtype="float32"))`.
+
+    OMP_NUM_THREADS=1 python scripts/train_toy_world.py dit --out toy_runs/dit --vae toy_runs/vae/checkpoint/vae --resume
 
 The checkpoint's `critic/` folder (model + processor, save_pretrained) loads as the package's critic:
 `load_critic(CriticConfig(model_id="<out>/checkpoint/critic", dtype="float32"))`.
@@ -62,10 +71,19 @@ from drf_nb.world import (BACKGROUNDS, CAMERA, COLORS, LIGHTING, LOC_MARGIN, LOC
 
 
 
-def build_vae(base_dim: int, z_dim: int):
+def build_vae(base_dim: int, z_dim: int, spatial: int = 4):
+    "Wan's VAE, 4x temporal compression and `spatial` (4 or 8) spatial: each extra halving is one more stage."
     from diffusers import AutoencoderKLWan
-    return AutoencoderKLWan(base_dim=base_dim, z_dim=z_dim, dim_mult=[1, 2, 2, 2], num_res_blocks=1,
-                            temperal_downsample=[False, True, True])
+    if spatial not in (4, 8): raise SystemExit(f"--spatial must be 4 or 8, not {spatial}")
+    stages = {4: ([1, 2, 2], [True, True]), 8: ([1, 2, 2, 2], [False, True, True])}[spatial]
+    return AutoencoderKLWan(base_dim=base_dim, z_dim=z_dim, dim_mult=stages[0], num_res_blocks=1, temperal_downsample=stages[1],
+                            scale_factor_spatial=spatial)  # the config value WanPipeline sizes latents by
+
+
+def fix_spatial_factor(vae) -> None:
+    "Make `scale_factor_spatial` (WanPipeline's latent size) agree with the architecture: one halving per stage after the first."
+    factor = 2 ** (len(vae.config.dim_mult) - 1)
+    if vae.config.scale_factor_spatial != factor: vae.register_to_config(scale_factor_spatial=factor)
 
 
 def decode_unclamped(vae, z: torch.Tensor) -> torch.Tensor:
@@ -128,6 +146,7 @@ def latent_stats(vae, videos) -> tuple[list, list]:
 
 def save(out: Path, vae, opt, step: int, rng: random.Random, eval_videos) -> None:
     "Write the checkpoint to a fresh folder, then swap it in: a crash leaves the old or the new one, never half of one."
+    fix_spatial_factor(vae)
     mean, std = latent_stats(vae, eval_videos)
     vae.register_to_config(latents_mean=mean, latents_std=std)
     tmp, final, old = out / "checkpoint.tmp", out / "checkpoint", out / "checkpoint.old"
@@ -161,7 +180,7 @@ def train_vae(args) -> None:
         step = state["step"]
         rng.setstate(state["data_rng"]); torch.set_rng_state(state["torch_rng"])
     else:
-        vae, state, step = build_vae(args.base_dim, args.z_dim), None, 0
+        vae, state, step = build_vae(args.base_dim, args.z_dim, args.spatial), None, 0
     vae.train()
     opt = torch.optim.AdamW(vae.parameters(), lr=args.lr, weight_decay=0.0)
     if state is not None: opt.load_state_dict(state["optimizer"])
@@ -305,9 +324,18 @@ def _mild(video: torch.Tensor, rng: random.Random, p: float) -> torch.Tensor:
     return (video + rng.uniform(0.005, MILD_NOISE) * torch.randn(video.shape, generator=g)).clamp(-1, 1)
 
 
-def ta_pair(seed: int, facets, rcfg: RewardConfig, size: int, frames: int, objects=(1, 3), p_mild: float = 0.3) -> list[Row] | None:
+def short_question(facet: str, description: str) -> str:
+    "The warm-up's question: the facet and its description without Fig. 15's instructions (answers keep the JSON format)."
+    return f"{facet}: {description} Is this true of the video? Answer in JSON."
+
+
+def ta_pair(seed: int, facets, rcfg: RewardConfig, size: int, frames: int, objects=(1, 3), p_mild: float = 0.3,
+            short: bool = False) -> list[Row] | None:
     """A contrastive TA pair about one stated facet: the true question on the true video (answer Yes), and either the
-    same question on a video corrupted for that facet or the same video with the facet's description changed (No)."""
+    same question on a video corrupted for that facet or the same video with the facet's description changed (No).
+    `short`: the warm-up's short question instead of Fig. 15's template."""
+    ask = (lambda facet, description: short_question(facet, description)) if short else \
+        (lambda facet, description: build_question("TA", rcfg, facet=facet, description=description))
     rng = random.Random(seed)
     spec = sample_scene(rng, size, size, frames, objects=objects)
     f = facets_of(spec)
@@ -315,7 +343,7 @@ def ta_pair(seed: int, facets, rcfg: RewardConfig, size: int, frames: int, objec
     if not stated: return None
     facet = rng.choice(stated)
     desc = f[facet]
-    q = build_question("TA", rcfg, facet=facet, description=desc)
+    q = ask(facet, desc)
     video = render(spec)[0]
     pos = Row("TA", facet, "true", _mild(video, rng, p_mild), None, q, _yes_answer(desc), "Yes")
     if rng.random() < 0.5:  # same question, a video that contradicts it
@@ -329,7 +357,7 @@ def ta_pair(seed: int, facets, rcfg: RewardConfig, size: int, frames: int, objec
         if m is not None and facets_of(m)[facet] and facets_of(m)[facet] != desc:
             false = facets_of(m)[facet]
             return [pos, Row("TA", facet, "wrong description", pos.video, None,
-                             build_question("TA", rcfg, facet=facet, description=false), _no_answer(desc, false), "No")]
+                             ask(facet, false), _no_answer(desc, false), "No")]
     return None
 
 
@@ -382,9 +410,9 @@ def ref_pair(dimension: str, seed: int, rcfg: RewardConfig, size: int, frames: i
             Row("VQ", "", kind, bad, ref, q, _vq_answer(kind, pf), "Yes")]
 
 
-def make_pair(dimension: str, seed: int, args, facets=TA_FACETS, objects=(1, 3)) -> list[Row] | None:
+def make_pair(dimension: str, seed: int, args, facets=TA_FACETS, objects=(1, 3), short: bool = False) -> list[Row] | None:
     rcfg = RewardConfig(num_frames=args.frames, num_reference_frames=args.frames)
-    if dimension == "TA": return ta_pair(seed, facets, rcfg, args.size, args.frames, objects, args.p_mild)
+    if dimension == "TA": return ta_pair(seed, facets, rcfg, args.size, args.frames, objects, args.p_mild, short)
     return ref_pair(dimension, seed, rcfg, args.size, args.frames, objects, args.p_mild, args.vq_package_share)
 
 
@@ -581,26 +609,31 @@ def _fmt_eval(ev: dict) -> str:
 
 
 # ---- the stage
-def phase_of(step: int, args) -> tuple[int, str, tuple, tuple]:
-    "Curriculum: (phase, dimension of this step's pairs, TA facets, object-count range); phases start at `args.phase_starts`."
+def phase_of(step: int, args) -> tuple[int, str, tuple, tuple, bool]:
+    """Curriculum: (phase, dimension of this step's pairs, TA facets, object-count range, short questions?). Phase 0
+    (steps below `--short-steps`): colour and count on short questions, so the decision first learns to read the video
+    without Fig. 15's instructions between; later phases start at `args.phase_starts` and keep `--short-share` of TA steps short."""
     p1, p2 = args.phase_starts
     r = random.Random(args.seed * 10 ** 7 + step)
-    if step < p1: return 1, "TA", FIRST_FACETS, (1, 2)
-    if step < p2: return 2, "TA", TA_FACETS, (1, 3)
+    if step < args.short_steps: return 0, "TA", FIRST_FACETS, (1, 2), True
+    short = r.random() < args.short_share
+    if step < p1: return 1, "TA", FIRST_FACETS, (1, 2), short
+    if step < p2: return 2, "TA", TA_FACETS, (1, 3), short
     u = r.random()
-    return 3, ("TA" if u < args.ta_share else "Phy" if u < args.ta_share + (1 - args.ta_share) / 2 else "VQ"), TA_FACETS, (1, 3)
+    dim = "TA" if u < args.ta_share else "Phy" if u < args.ta_share + (1 - args.ta_share) / 2 else "VQ"
+    return 3, dim, TA_FACETS, (1, 3), short and dim == "TA"
 
 
 SKIPPED: list[str] = []  # scene seeds whose pair could not be built, and why (logged at each evaluation)
 
 def step_rows(step: int, args) -> tuple[int, list[Row]]:
     "The contrastive pairs of one optimizer step (all of one dimension, so rows have similar lengths): deterministic in step."
-    phase, dim, facets, objects = phase_of(step, args)
+    phase, dim, facets, objects, short = phase_of(step, args)
     rows, k = [], 0
     while len(rows) < 2 * args.pairs:
         seed = args.seed * 10 ** 7 + step * 64 + k; k += 1
         if seed >= EVAL_SEED0 or k >= 64: raise SystemExit(f"step {step}: training seeds would reach the held-out range")
-        try: pair = make_pair(dim, seed, args, facets, objects)
+        try: pair = make_pair(dim, seed, args, facets, objects, short)
         except (ValueError, IndexError) as e:  # a scene the generators cannot handle: skipped and recorded, the run goes on
             SKIPPED.append(f"{dim} seed {seed}: {e!r}"); continue
         if pair: rows += pair
@@ -609,7 +642,7 @@ def step_rows(step: int, args) -> tuple[int, list[Row]]:
 
 def advance_curriculum(args, phase: int, step: int, ev: dict) -> str | None:
     "Start the next phase now if the held-out accuracy of every facet trained in this phase reached `--advance-at` (else at its `--phases` cap)."
-    trained = FIRST_FACETS if phase == 1 else TA_FACETS if phase == 2 else ()
+    trained = FIRST_FACETS if phase == 1 else TA_FACETS if phase == 2 else ()  # phase 0 ends at --short-steps
     if not trained or min(ev["facets"].get(f, 0.0) for f in trained) < args.advance_at: return None
     args.phase_starts[phase - 1] = step
     args.phase_starts[1] = max(args.phase_starts)
@@ -733,17 +766,192 @@ def verify_load(folder: Path, critic, rows: list[Row], args, logf: Path) -> None
         log(logf, f"load_critic({folder}) scores a held-out {r.dimension} answer {a:.4f} = trained model {b:.4f}")
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Stage dit: the tiny Wan generator (UMT5 text encoder + WanTransformer3DModel) trained by flow matching on world videos
+# ---------------------------------------------------------------------------------------------------------------
+def build_text_encoder(d_model: int, layers: int):
+    "A small UMT5 encoder over `drf_nb.tiny`'s one-piece-per-character T5 tokenizer (captions are plain ASCII)."
+    from transformers import UMT5Config, UMT5EncoderModel
+    return UMT5EncoderModel(UMT5Config(vocab_size=128, d_model=d_model, d_kv=d_model // 4, d_ff=2 * d_model, num_layers=layers,
+                                       num_heads=4, relative_attention_num_buckets=32, relative_attention_max_distance=128,
+                                       pad_token_id=0, eos_token_id=1, decoder_start_token_id=0, dropout_rate=0.0))
+
+
+def build_dit(args, text_dim: int, z_dim: int):
+    from diffusers import WanTransformer3DModel
+    heads = args.dit_hidden // 16
+    return WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=heads, attention_head_dim=16, in_channels=z_dim,
+                                 out_channels=z_dim, text_dim=text_dim, freq_dim=64, ffn_dim=4 * args.dit_hidden,
+                                 num_layers=args.dit_layers, cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=64)
+
+
+def assemble_pipeline(vae, text_encoder, transformer, flow_shift: float):
+    "The stack as a `WanPipeline` (what the package's `load_generator` loads): Wan's flow UniPC scheduler with `flow_shift`."
+    from diffusers import UniPCMultistepScheduler, WanPipeline
+    from drf_nb.tiny import tiny_t5_tokenizer
+    sched = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=flow_shift, num_train_timesteps=1000)
+    return WanPipeline(tokenizer=tiny_t5_tokenizer(), text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=sched)
+
+
+def shifted_sigmas(u: torch.Tensor, shift: float) -> torch.Tensor:
+    "Flow-matching noise levels: uniform `u` through the same shift as `FlowMatchEulerDiscreteScheduler(shift)` (more time at high noise)."
+    return shift * u / (1 + (shift - 1) * u)
+
+
+def flow_matching_loss(pipe, latents: torch.Tensor, captions: list[str], rng: torch.Generator, shift: float, max_len: int) -> torch.Tensor:
+    """Rectified flow as Wan trains: x_t = (1 - s) x_0 + s eps, the DiT predicts eps - x_0 at timestep 1000 s. The captions go
+    through the pipeline's own `_get_t5_prompt_embeds` (what inference calls), with gradients: the text encoder trains too."""
+    emb = pipe._get_t5_prompt_embeds(captions, max_sequence_length=max_len, device=latents.device)
+    eps = torch.randn(latents.shape, generator=rng)
+    s = shifted_sigmas(torch.rand(latents.shape[0], generator=rng), shift).view(-1, 1, 1, 1, 1)
+    x_t = (1 - s) * latents + s * eps
+    v = pipe.transformer(hidden_states=x_t, timestep=s.flatten() * 1000, encoder_hidden_states=emb, return_dict=False)[0]
+    return ((v.float() - (eps - latents)) ** 2).mean()
+
+
+@torch.no_grad()
+def encode_latents(vae, videos: torch.Tensor) -> torch.Tensor:
+    "World videos (B, C, T, H, W) -> the DiT's normalised latents (posterior mean, per-channel statistics of the VAE's config)."
+    z = vae.encode(videos).latent_dist.mean
+    mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
+    std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
+    return (z - mean) / std
+
+
+class EMA:
+    "Exponential moving average of trainable weights (what is evaluated and exported: small diffusion models sample far better from it)."
+    def __init__(self, modules, decay: float):
+        self.decay, self.params = decay, [p for m in modules for p in m.parameters() if p.requires_grad]
+        self.shadow = [p.detach().clone() for p in self.params]
+
+    @torch.no_grad()
+    def update(self, step: int):
+        d = min(self.decay, (1 + step) / (10 + step))  # short memory early, when the weights move fast
+        for s, p in zip(self.shadow, self.params): s.lerp_(p, 1 - d)
+
+    @torch.no_grad()
+    def swap(self):
+        "Exchange live and averaged weights (call twice to restore)."
+        for s, p in zip(self.shadow, self.params):
+            tmp = p.detach().clone(); p.copy_(s); s.copy_(tmp)
+
+
+@torch.no_grad()
+def evaluate_generator(pipe, specs, args, seed: int = 0) -> tuple[dict, torch.Tensor]:
+    "Sample each held-out caption once on fixed noise (the package's WanGenerator and flow UniPC), judge the videos: pass rates per facet."
+    from drf_nb.sampling import WanGenerator, sample_inference
+    gen = WanGenerator(pipe)
+    gen.transformer.eval(); gen.text_encoder.eval()
+    videos = []
+    for i in range(0, len(specs), 8):
+        chunk = [s.caption for s in specs[i:i + 8]]
+        emb = gen.encode_prompt(chunk, max_sequence_length=args.max_text_len)
+        z = gen.prepare_latents(len(chunk), args.size, args.size, args.frames, generator=torch.Generator().manual_seed(seed + i))
+        z0 = sample_inference(gen, emb, z, args.sample_steps, guidance_scale=args.guidance)
+        videos.append(gen.latents_to_video(z0).float().clamp(-1, 1))
+    videos = torch.cat(videos)
+    tab = verdict_table(judge(videos, specs))
+    out = {"TA": tab.TA_ok.mean(), "Phy": tab.Phy_ok.mean(), "VQ": tab.VQ_ok.mean()}
+    for col in tab.columns:
+        if col in ("caption", "TA", "Phy", "VQ", "TA_ok", "Phy_ok", "VQ_ok"): continue
+        stated = tab[col].dropna()
+        if len(stated): out[col] = float(stated.astype(bool).mean())
+    return out, videos
+
+
+def save_dit_ckpt(out: Path, pipe, opt, ema: EMA, step: int, rng: random.Random, trng: torch.Generator) -> None:
+    "Atomic swap as in the other stages; `checkpoint/pipeline` holds the EMA weights as a WanPipeline folder, state.pt the live ones."
+    tmp, final, old = out / "checkpoint.tmp", out / "checkpoint", out / "checkpoint.old"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    live = [p.detach().clone() for p in ema.params]
+    ema.swap(); pipe.save_pretrained(tmp / "pipeline"); ema.swap()
+    torch.save({"optimizer": opt.state_dict(), "step": step, "live": live, "data_rng": rng.getstate(),
+                "noise_rng": trng.get_state(), "torch_rng": torch.get_rng_state()}, tmp / "state.pt")
+    if final.exists(): final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def train_dit(args) -> None:
+    from diffusers import AutoencoderKLWan, WanPipeline
+    out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
+    logf = out / "train.log"
+    torch.manual_seed(args.seed)
+    rng, trng = random.Random(args.seed), torch.Generator().manual_seed(args.seed)
+    eval_rng = random.Random(2 * 10 ** 6 + args.seed)  # held-out captions: a stream training never draws from
+    eval_specs = [sample_scene(eval_rng, args.size, args.size, args.frames) for _ in range(args.eval_n)]
+    ck = latest(out) if args.resume else None
+    if ck is not None:
+        pipe = WanPipeline.from_pretrained(ck / "pipeline", dtype=torch.float32)
+        state = torch.load(ck / "state.pt", weights_only=False)
+        step = state["step"]
+    else:
+        vae_dir = Path(args.vae)
+        if not (vae_dir / "config.json").exists(): raise SystemExit(f"--vae {vae_dir}: no AutoencoderKLWan folder there (train the vae stage first)")
+        vae = AutoencoderKLWan.from_pretrained(vae_dir)
+        fix_spatial_factor(vae)  # checkpoints of vae runs started before the config carried it
+        if vae.config.latents_mean is None or len(vae.config.latents_mean) != vae.config.z_dim:
+            raise SystemExit(f"--vae {vae_dir}: its config has no latents_mean/std of z_dim={vae.config.z_dim} (a vae-stage checkpoint has)")
+        te = build_text_encoder(args.text_dim, args.text_enc_layers)
+        pipe = assemble_pipeline(vae, te, build_dit(args, args.text_dim, vae.config.z_dim), args.flow_shift)
+        state, step = None, 0
+    pipe.vae.requires_grad_(False).eval()
+    trainable = [pipe.transformer, pipe.text_encoder]
+    for m in trainable: m.requires_grad_(True).train()
+    ema = EMA(trainable, args.ema)
+    if state is not None:  # the folder holds the EMA weights: they become the shadow, the live ones come from state.pt
+        with torch.no_grad():
+            for s, p, l in zip(ema.shadow, ema.params, state["live"]): s.copy_(p); p.copy_(l)
+        rng.setstate(state["data_rng"]); trng.set_state(state["noise_rng"]); torch.set_rng_state(state["torch_rng"])
+    opt = torch.optim.AdamW(ema.params, lr=args.lr, weight_decay=0.01)
+    if state is not None: opt.load_state_dict(state["optimizer"])
+    n_dit = sum(p.numel() for p in pipe.transformer.parameters()); n_te = sum(p.numel() for p in pipe.text_encoder.parameters())
+    shift = pipe.scheduler.config.flow_shift
+    log(logf, f"stage dit: {'resumed ' + str(ck) + ' at step ' + str(step) if ck else 'new'}; DiT {n_dit / 1e6:.2f}M + text encoder "
+              f"{n_te / 1e6:.2f}M params; {args.size}x{args.size}x{args.frames}, batch {args.batch}, lr {args.lr}, flow shift {shift}, "
+              f"caption dropout {args.p_uncond}, EMA {args.ema}; held-out captions {len(eval_specs)}, threads {torch.get_num_threads()}")
+    last_save, losses = time.time(), []
+    bar = tqdm(total=args.steps, initial=step, desc="dit", mininterval=10)
+    while step < args.steps:
+        specs = [sample_scene(rng, args.size, args.size, args.frames) for _ in range(args.batch)]
+        latents = encode_latents(pipe.vae, render(specs).permute(0, 2, 1, 3, 4))
+        captions = ["" if rng.random() < args.p_uncond else s.caption for s in specs]  # dropout: classifier-free guidance needs p(x)
+        for g in opt.param_groups: g["lr"] = args.lr * min(1.0, (step + 1) / args.warmup)
+        loss = flow_matching_loss(pipe, latents, captions, trng, shift, args.max_text_len)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(ema.params, 1.0)
+        opt.step(); ema.update(step)
+        step += 1; losses.append(loss.item()); bar.update(1)
+        if step % args.log_every == 0: bar.set_postfix(loss=f"{np.mean(losses[-args.log_every:]):.4f}")
+        if step % args.eval_every == 0 or step == args.steps:
+            ema.swap()
+            ev, _ = evaluate_generator(pipe, eval_specs, args)
+            ema.swap()
+            for m in trainable: m.train()
+            head = f"step {step} loss {np.mean(losses[-args.eval_every:]):.4f} | EMA samples, held-out captions: pass TA {ev.pop('TA'):.2f} Phy {ev.pop('Phy'):.2f} VQ {ev.pop('VQ'):.2f}"
+            log(logf, head + " | " + ", ".join(f"{k} {v:.2f}" for k, v in ev.items()))
+        if time.time() - last_save >= args.save_every_s or step == args.steps:
+            save_dit_ckpt(out, pipe, opt, ema, step, rng, trng)
+            last_save = time.time()
+    bar.close()
+    log(logf, f"done at step {step}; the generator: {out / 'checkpoint' / 'pipeline'}")
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("stage", choices=["vae", "critic"], help="what to train (later: the DiT)")
+    p.add_argument("stage", choices=["vae", "critic", "dit"], help="what to train (dit needs a trained vae)")
     p.add_argument("--out", required=True, help="run folder (checkpoint/, train.log)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint if there is one")
     p.add_argument("--steps", type=int, default=None, help="total optimizer steps (vae 30000, critic 12000)")
-    p.add_argument("--batch", type=int, default=8, help="vae: videos per step")
+    p.add_argument("--batch", type=int, default=None, help="videos per step (vae 8, dit 16)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (vae 2e-3, critic 5e-4)")
     p.add_argument("--fg-weight", type=float, default=4.0, help="vae: loss weight 1 + fg_weight x object mask")
     p.add_argument("--base-dim", type=int, default=8, help="VAE width (new runs only)")
     p.add_argument("--z-dim", type=int, default=16, help="latent channels (new runs only)")
+    p.add_argument("--spatial", type=int, default=4, help="vae: spatial compression, 4 or 8 (new runs only; the paper's Wan VAE has 8, "
+                   "but at 48 px that leaves a 6x6 latent that loses small objects)")
     p.add_argument("--size", type=int, default=48, help="frame height = width (a multiple of 16)")
     p.add_argument("--frames", type=int, default=9, help="frames per video (1 + 4k)")
     p.add_argument("--seed", type=int, default=0)
@@ -755,14 +963,16 @@ def main(argv=None) -> None:
     c = p.add_argument_group("critic")
     c.add_argument("--pairs", type=int, default=4, help="contrastive pairs per step (2 rows each)")
     c.add_argument("--decision-weight", type=float, default=20.0, help="loss weight of the Yes/No decision token(s)")
-    c.add_argument("--phases", type=lambda s: tuple(int(x) for x in s.split(",")), default=(2000, 5000),
+    c.add_argument("--phases", type=lambda s: tuple(int(x) for x in s.split(",")), default=(3000, 6000),
                    help="curriculum: steps where phase 2 (all TA facets) and phase 3 (TA + Phy + VQ) start at the latest")
+    c.add_argument("--short-steps", type=int, default=1200, help="curriculum phase 0: steps of colour and count on short questions")
+    c.add_argument("--short-share", type=float, default=0.2, help="after phase 0: share of TA steps still on short questions")
     c.add_argument("--advance-at", type=float, default=0.85,
                    help="a phase ends early at an evaluation where every facet it trains reaches this held-out accuracy")
     c.add_argument("--ta-share", type=float, default=0.5, help="phase 3: share of steps of TA pairs (the rest split between Phy and VQ)")
     c.add_argument("--p-mild", type=float, default=0.3, help="share of videos given the blur/noise the judge tolerates")
     c.add_argument("--vq-package-share", type=float, default=0.25, help="share of VQ answers in drf_nb.reward's {decision, explanation} form")
-    c.add_argument("--warmup", type=int, default=100, help="linear learning-rate warm-up steps")
+    c.add_argument("--warmup", type=int, default=100, help="critic and dit: linear learning-rate warm-up steps")
     c.add_argument("--vocab-size", type=int, default=1024, help="BPE vocabulary incl. special tokens (new tokenizer only)")
     c.add_argument("--tokenizer-scenes", type=int, default=600, help="scenes whose questions and answers train the BPE")
     c.add_argument("--text-hidden", type=int, default=256)
@@ -770,13 +980,27 @@ def main(argv=None) -> None:
     c.add_argument("--vision-hidden", type=int, default=128)
     c.add_argument("--vision-depth", type=int, default=4)
     c.add_argument("--max-positions", type=int, default=2048, help="max_position_embeddings (longest Phy/VQ row, video included)")
-    c.add_argument("--min-pixels", type=int, default=28 * 28 * 4, help="critic.min_pixels: 48 px frames go to 56 px")
+    c.add_argument("--min-pixels", type=int, default=112 * 112, help="critic.min_pixels: 48 px frames go to 112 px (8x8 patches of 14 px; "
+                   "at 56 px, 4x4 patches, the decision stayed at chance for objects)")
     c.add_argument("--max-pixels", type=int, default=512 * 288, help="critic.max_pixels")
+    d = p.add_argument_group("dit")
+    d.add_argument("--vae", default="toy_runs/vae/checkpoint/vae", help="the trained AutoencoderKLWan folder (new runs only)")
+    d.add_argument("--dit-hidden", type=int, default=128, help="DiT width (heads of 16 channels; new runs only)")
+    d.add_argument("--dit-layers", type=int, default=4)
+    d.add_argument("--text-dim", type=int, default=64, help="UMT5 d_model (new runs only)")
+    d.add_argument("--text-enc-layers", type=int, default=2)
+    d.add_argument("--max-text-len", type=int, default=320, help="generator.max_sequence_length: characters (captions reach ~300)")
+    d.add_argument("--flow-shift", type=float, default=3.0, help="flow-matching shift of training and of the saved scheduler (new runs only)")
+    d.add_argument("--p-uncond", type=float, default=0.1, help="caption dropout (for classifier-free guidance)")
+    d.add_argument("--ema", type=float, default=0.999, help="EMA decay of the exported weights")
+    d.add_argument("--sample-steps", type=int, default=20, help="evaluation: flow UniPC steps")
+    d.add_argument("--guidance", type=float, default=3.0, help="evaluation: classifier-free guidance scale")
     c.add_argument("--verify-load", action="store_true", help="at the end, load the saved critic with drf_nb's load_critic and compare scores")
     args = p.parse_args(argv)
     if args.size % 16: p.error(f"--size {args.size}: must be a multiple of 16 (the Wan VAE)")
     if args.frames < 5 or (args.frames - 1) % 4: p.error(f"--frames {args.frames}: must be 1 + 4k with k >= 1")
-    defaults = {"vae": dict(steps=30000, lr=2e-3, eval_every=250, eval_n=32), "critic": dict(steps=12000, lr=5e-4, eval_every=300, eval_n=24)}
+    defaults = {"vae": dict(steps=30000, lr=2e-3, batch=8, eval_every=250, eval_n=32), "critic": dict(steps=12000, lr=5e-4, eval_every=300, eval_n=24),
+                "dit": dict(steps=40000, lr=3e-4, batch=16, eval_every=500, eval_n=32)}
     for k, v in defaults[args.stage].items():
         if getattr(args, k) is None: setattr(args, k, v)
     if args.stage == "critic" and (len(args.phases) != 2 or not 0 <= args.phases[0] <= args.phases[1]):
@@ -784,6 +1008,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     if args.stage == "vae": train_vae(args)
     elif args.stage == "critic": train_critic(args)
+    elif args.stage == "dit": train_dit(args)
 
 
 if __name__ == "__main__":
