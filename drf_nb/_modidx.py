@@ -725,5 +725,10 @@ d = { 'settings': { 'branch': 'main',
                               'drf_nb.world.render': ('world.html#render', 'drf_nb/world.py'),
                               'drf_nb.world.sample_scene': ('world.html#sample_scene', 'drf_nb/world.py'),
                               'drf_nb.world.shape_extents': ('world.html#shape_extents', 'drf_nb/world.py'),
+                              'drf_nb.world.spec_from_json': ('world.html#spec_from_json', 'drf_nb/world.py'),
+                              'drf_nb.world.spec_to_json': ('world.html#spec_to_json', 'drf_nb/world.py'),
                               'drf_nb.world.thresholds': ('world.html#thresholds', 'drf_nb/world.py'),
-                              'drf_nb.world.verdict_table': ('world.html#verdict_table', 'drf_nb/world.py')}}}
+                              'drf_nb.world.verdict_table': ('world.html#verdict_table', 'drf_nb/world.py'),
+                              'drf_nb.world.world_scenes': ('world.html#world_scenes', 'drf_nb/world.py'),
+                              'drf_nb.world.write_video_lossless': ('world.html#write_video_lossless', 'drf_nb/world.py'),
+                              'drf_nb.world.write_world_dataset': ('world.html#write_world_dataset', 'drf_nb/world.py')}}}

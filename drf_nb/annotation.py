@@ -21,12 +21,13 @@ import torch
 from tqdm import tqdm  # plain bars: tqdm.auto warns in kernels without ipywidgets (papermill, nbdev_test)
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from .config import ConfigError, DRFConfig, load_config, load_or_explain, overrides_from_strings, run_reporting_errors
+from .config import LLM_BACKENDS, ConfigError, DRFConfig, load_config, load_or_explain, overrides_from_strings, run_reporting_errors
 from .critic import load_critic
 from .frames import read_video
 from .prompts import (DECOMPOSITION, FACETS, NOT_STATED, answer_decision, reference_guided_question,
                             ta_question)
 from .tiny import register_tiny, resolve_model_id, tiny_qwen_tokenizer
+from .world import WorldDecomposer
 
 # %% auto #0
 __all__ = ['QUERY_FIELDS', 'COT_INSTRUCTION', 'DROP_REASONS', 'ANNOTATION_FEATURES', 'Decomposition', 'parse_decomposition',
@@ -422,7 +423,8 @@ def make_llm(cfg: DRFConfig, delay_s: float = 0.0):
     if a.llm_backend == "openai":
         return OpenAIChatLLM(a.api_base, a.llm_model_id, timeout_s=a.api_timeout_s, retries=a.api_retries, concurrency=a.batch_size)
     if a.llm_backend == "scripted": return ScriptedLLM(delay_s=delay_s)
-    raise ValueError(f"annotation.llm_backend={a.llm_backend!r}: allowed values are transformers, openai, scripted")
+    if a.llm_backend == "world": return WorldDecomposer()  # exact decompositions of drf_nb.world captions
+    raise ValueError(f"annotation.llm_backend={a.llm_backend!r}: allowed values are {', '.join(LLM_BACKENDS)}")
 
 def decompose_captions(llm, captions: list[str], max_new_tokens: int = 512) -> list[Decomposition]:
     "Run the Figs. 13-14 prompt on each caption and parse the answers."
@@ -786,7 +788,7 @@ def add_annotate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument("--input", required=True, help="a CSV, JSON/JSONL, Parquet file/folder or save_to_disk folder with captions "
                         "and video paths")
     parser.add_argument("--output", required=True, help="output folder (rerun with the same folder to resume)")
-    parser.add_argument("--backend", choices=["transformers", "openai", "scripted"], help="decomposition LLM backend")
+    parser.add_argument("--backend", choices=list(LLM_BACKENDS), help="decomposition LLM backend (world: the toy world's exact decomposer)")
     parser.add_argument("--answerer", choices=["critic", "scripted"], help="reference answers (default: scripted iff --backend scripted)")
     parser.add_argument("--api-base", help="OpenAI-compatible server, e.g. http://localhost:8000/v1")
     parser.add_argument("--model", help="LLM model id (annotation.llm_model_id)")

@@ -214,7 +214,7 @@ class AnnotationConfig:
     video_column: str = "video"
     shard_size: int = 256  # records per append-only output shard
 
-LLM_BACKENDS = ("transformers", "openai", "scripted")
+LLM_BACKENDS = ("transformers", "openai", "scripted", "world")  # world: drf_nb.world's exact decomposer of its captions
 
 # %% ../nbs/00_config.ipynb #a34c576a
 @dataclass

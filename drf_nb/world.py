@@ -6,10 +6,12 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import random
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,7 +29,8 @@ __all__ = ['SHAPES', 'COLORS', 'BACKGROUNDS', 'SIZES', 'MOTIONS', 'LOCATIONS', '
            'SKEW_TRIANGLE', 'ObjectSpec', 'SceneSpec', 'px_scale', 'object_radius', 'shape_extents', 'object_track',
            'object_shapes', 'layout_ok', 'realise', 'make_caption', 'facets_of', 'decomposition_text', 'sample_scene',
            'reference_video', 'parse_caption', 'WorldDecomposer', 'render', 'gaussian_blur', 'corrupt_spec', 'corrupt',
-           'connected_components', 'measure_pixels', 'Verdict', 'verdict_table', 'Thresholds', 'thresholds', 'judge']
+           'connected_components', 'measure_pixels', 'Verdict', 'verdict_table', 'Thresholds', 'thresholds', 'judge',
+           'write_video_lossless', 'spec_to_json', 'spec_from_json', 'world_scenes', 'write_world_dataset']
 
 # %% ../nbs/12_world.ipynb #d1da0be1
 # Colours are linear RGB in [0, 1] at full light; the renderer multiplies by the lighting gain, then maps to [-1, 1].
@@ -931,3 +934,44 @@ def judge(videos, specs, chunk: int = 32, progress: bool = False) -> list:
         for b, s in enumerate(ss):
             out.append(_verdict(s, m, b, [per_frame.get((b, t), []) for t in range(T)], th))
     return out
+
+# %% ../nbs/12_world.ipynb #66e5e490
+def write_video_lossless(video: torch.Tensor, path, fps: int = 16) -> None:
+    "`Tensor[T, 3, H, W]` in [-1, 1] to an MP4 that decodes to the same 8-bit pixels (libx264rgb, qp 0); written atomically."
+    import av
+    path = Path(path)
+    frames = ((video.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    tmp = path.with_name(path.stem + ".part" + path.suffix)
+    with av.open(str(tmp), "w") as box:
+        stream = box.add_stream("libx264rgb", rate=fps)
+        stream.width, stream.height, stream.pix_fmt, stream.options = frames.shape[2], frames.shape[1], "rgb24", {"qp": "0"}
+        for f in frames: box.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        box.mux(stream.encode())
+    tmp.replace(path)
+
+def spec_to_json(spec: SceneSpec) -> str: return json.dumps(asdict(spec))
+
+def spec_from_json(text: str) -> SceneSpec:
+    d = json.loads(text)
+    objs = tuple(ObjectSpec(**{**o, "jump": tuple(o["jump"])}) for o in d.pop("objects"))
+    return SceneSpec(objects=objs, **{**d, "texture": tuple(d["texture"])})
+
+def world_scenes(n: int, seed: int = 0, height: int = 48, width: int = 48, frames: int = 9, objects: tuple = (1, 3)) -> list:
+    "`n` scenes, scene i drawn from seed `seed * 10**6 + i`: a dataset's i-th scene does not depend on n."
+    return [sample_scene(random.Random(seed * 10 ** 6 + i), height, width, frames, objects) for i in range(n)]
+
+def write_world_dataset(out_dir, n: int, seed: int = 0, height: int = 48, width: int = 48, frames: int = 9,
+                        objects: tuple = (1, 3), fps: int = 16, progress: bool = True) -> Path:
+    "`n` world videos under `out_dir/videos/` and `out_dir/captions.jsonl` (caption, video, spec); resumes. Returns the JSONL path."
+    out = Path(out_dir); (out / "videos").mkdir(parents=True, exist_ok=True)
+    scenes = world_scenes(n, seed, height, width, frames, objects)
+    rows = [{"caption": s.caption, "video": f"videos/{i:06d}.mp4", "spec": spec_to_json(s)} for i, s in enumerate(scenes)]
+    todo = [i for i, r in enumerate(rows) if not (out / r["video"]).exists()]
+    for k in tqdm(range(0, len(todo), 32), desc="rendering", disable=not progress or not todo):
+        chunk = todo[k:k + 32]
+        for i, v in zip(chunk, render([scenes[i] for i in chunk])): write_video_lossless(v, out / rows[i]["video"], fps)
+    path = out / "captions.jsonl"
+    tmp = path.with_suffix(".jsonl.part")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tmp.replace(path)
+    return path
