@@ -21,7 +21,7 @@ import torch
 from tqdm import tqdm  # plain bars: tqdm.auto warns in kernels without ipywidgets (papermill, nbdev_test)
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from .config import LLM_BACKENDS, ConfigError, DRFConfig, load_config, load_or_explain, overrides_from_strings, run_reporting_errors
+from .config import PRESETS, LLM_BACKENDS, ConfigError, DRFConfig, load_config, load_or_explain, overrides_from_strings, run_reporting_errors
 from .critic import load_critic
 from .frames import read_video
 from .prompts import (DECOMPOSITION, FACETS, NOT_STATED, answer_decision, reference_guided_question,
@@ -783,7 +783,7 @@ def add_annotate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
                      "on stderr); 2 = bad argument, config or input (input/output path, columns, unreachable LLM server)")
     g = parser.add_mutually_exclusive_group()
     g.add_argument("--config", metavar="FILE", help="a YAML config (see drf_nb.config)")
-    g.add_argument("--preset", choices=["tiny", "paper"], default=None, help="a preset config (default: paper)")
+    g.add_argument("--preset", choices=list(PRESETS), default=None, help="a preset config (default: paper)")
     parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], help="config override, e.g. annotation.shard_size=64")
     parser.add_argument("--input", required=True, help="a CSV, JSON/JSONL, Parquet file/folder or save_to_disk folder with captions "
                         "and video paths")

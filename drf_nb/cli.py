@@ -14,7 +14,7 @@ import torch
 from diffusers.utils import export_to_gif, export_to_video
 
 from . import __version__, alignment, annotation, training  # alignment: Flow-NRG, and registers the baseline trainers
-from .config import DRFConfig, load_config, overrides_from_strings, run_reporting_errors
+from .config import PRESETS, DRFConfig, load_config, overrides_from_strings, run_reporting_errors
 from .sampling import load_pipeline
 
 # %% auto #0
@@ -30,8 +30,9 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt", required=True, help="the text prompt (not empty)")
     p.add_argument("--out", default="runs/generate", help="output folder (created)")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--preset", default=None, choices=["tiny", "paper"],
-                     help="settings preset (default: paper, the paper's Wan2.1-1.3B; tiny: random tiny models, runs on a CPU)")
+    src.add_argument("--preset", default=None, choices=list(PRESETS),
+                     help="settings preset (default: paper, the paper's Wan2.1-1.3B; tiny: random tiny models, runs on a CPU; "
+                          "toy: the toy world's trained small models, on a CPU)")
     src.add_argument("--config", help="a YAML config file instead of a preset")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. generator.num_frames=17")
     p.add_argument("--steps", type=int, help="sampling steps (default: the config's evaluation.inference_steps)")
@@ -80,7 +81,7 @@ def generate_from_args(args) -> int:
 
 # %% ../nbs/11_cli.ipynb #38067e39
 EPILOG = ("Settings: --config FILE, or --preset NAME (default: paper, the paper's settings and models; tiny: random tiny "
-          "models that run on a CPU), plus --set key=value. Exit codes: 0 done; 1 the job produced nothing (e.g. annotate "
+          "models that run on a CPU; toy: the toy world's trained small models), plus --set key=value. Exit codes: 0 done; 1 the job produced nothing (e.g. annotate "
           "kept no record); 2 bad argument, config, file or input; 3 a model is not on this machine; 4 a device this "
           "machine does not have. DRF_NB_DEBUG=1 shows tracebacks.")
 

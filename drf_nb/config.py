@@ -23,7 +23,8 @@ __all__ = ['BACKBONES', 'DTYPES', 'CRITIC_FAMILIES', 'REWARD_KINDS', 'VIDEOALIGN
            'EXIT_CODES', 'ConfigError', 'ModelUnavailable', 'DeviceUnavailable', 'explain_load_failure',
            'load_or_explain', 'GeneratorConfig', 'CriticConfig', 'RewardConfig', 'SamplingConfig', 'DecodingConfig',
            'TrainingConfig', 'AnnotationConfig', 'EvaluationConfig', 'AlignmentConfig', 'DRFConfig', 'validate_config',
-           'paper_config', 'tiny_config', 'get_preset', 'load_config', 'overrides_from_strings', 'run_reporting_errors']
+           'paper_config', 'tiny_config', 'toy_config', 'get_preset', 'load_config', 'overrides_from_strings',
+           'run_reporting_errors']
 
 # %% ../nbs/00_config.ipynb #53695618
 class ConfigError(ValueError):
@@ -479,7 +480,27 @@ def tiny_config() -> DRFConfig:
         alignment=AlignmentConfig(rollout_steps=4, group_size=2, nrg_layers=1),
     )
 
-PRESETS = {"paper": paper_config, "tiny": tiny_config}
+def toy_config() -> DRFConfig:
+    """The toy world (`drf_nb.world`): its trained generator and critic, shipped in the package, at the world's size
+    (48x48, 9 frames). The one preset where a run can be judged better or worse on a CPU (by the world's pixel judge)."""
+    return DRFConfig(
+        preset="toy",
+        generator=GeneratorConfig(model_id="toy-world-generator", height=48, width=48, num_frames=9, guidance_scale=3.0,
+                                  flow_shift=3.0, max_sequence_length=320, dtype="float32", fps=16),
+        critic=CriticConfig(model_id="toy-world-critic", dtype="float32", gradient_checkpointing=False, attn_implementation="sdpa",
+                            min_pixels=112 * 112, max_pixels=512 * 288),
+        reward=RewardConfig(num_frames=9, num_reference_frames=9, videoalign_model_id="tiny", pickscore_model_id="tiny",
+                            pickscore_processor_id="tiny", scalar_dtype="float32", videoalign_max_pixels=56 * 56, videoalign_min_pixels=28 * 28 * 4),
+        sampling=SamplingConfig(train_steps=10, inference_steps=20, backprop_steps=2),
+        decoding=DecodingConfig(),
+        training=TrainingConfig(learning_rate=1e-4, num_gpus=1, max_steps=200, mixed_precision="no", lora_rank=8, lora_alpha=8,
+                                output_dir="runs/toy", checkpoint_every=50, validate_every=50),
+        annotation=AnnotationConfig(llm_backend="world", llm_model_id="world", batch_size=8, num_samples=256, shard_size=64),
+        evaluation=EvaluationConfig(inference_steps=20, videos_per_prompt=1, diversity_videos_per_prompt=4, output_dir="runs/toy-eval"),
+        alignment=AlignmentConfig(rollout_steps=10, group_size=4, nrg_layers=1),
+    )
+
+PRESETS = {"paper": paper_config, "tiny": tiny_config, "toy": toy_config}
 
 def get_preset(name: str) -> DRFConfig:
     "A fresh copy of a named preset."

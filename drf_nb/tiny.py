@@ -5,6 +5,7 @@
 # %% ../nbs/01_tiny.ipynb #fcb2ada1
 from __future__ import annotations
 
+import importlib.resources
 import os
 import shutil
 import tempfile
@@ -12,10 +13,13 @@ from pathlib import Path
 
 import torch
 
+from .config import ModelUnavailable
+
 # %% auto #0
-__all__ = ['QWEN_SPECIAL_TOKENS', 'QWEN_VL_CHAT_TEMPLATE', 'TINY_BUILDERS', 'TINY_VERSION', 'tiny_t5_tokenizer',
-           'tiny_qwen_tokenizer', 'tiny_wan_pipeline', 'tiny_cogvideox_pipeline', 'tiny_qwen_vl_config', 'tiny_qwen_vl',
-           'cache_dir', 'is_tiny_id', 'register_tiny', 'tiny_model_path', 'resolve_model_id']
+__all__ = ['QWEN_SPECIAL_TOKENS', 'QWEN_VL_CHAT_TEMPLATE', 'TINY_BUILDERS', 'TINY_VERSION', 'PACKAGED_MODELS',
+           'tiny_t5_tokenizer', 'tiny_qwen_tokenizer', 'tiny_wan_pipeline', 'tiny_cogvideox_pipeline',
+           'tiny_qwen_vl_config', 'tiny_qwen_vl', 'cache_dir', 'is_tiny_id', 'register_tiny', 'tiny_model_path',
+           'is_packaged_id', 'packaged_model_path', 'resolve_model_id']
 
 # %% ../nbs/01_tiny.ipynb #eb5f2899
 def tiny_t5_tokenizer():
@@ -156,9 +160,30 @@ def tiny_model_path(name: str) -> Path:
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
+
+# %% ../nbs/01_tiny.ipynb #133092db
+PACKAGED_MODELS = {  # name -> folder under drf_nb/data, and the training stage that writes it
+    "toy-world-generator": ("toy/generator", "dit"),
+    "toy-world-critic": ("toy/critic", "critic"),
+}
+
+def is_packaged_id(model_id: str) -> bool: return str(model_id) in PACKAGED_MODELS
+
+def packaged_model_path(name: str) -> Path:
+    "The folder of the shipped model `name`; `ModelUnavailable` (one line: what is missing, how to make it) if it is not installed."
+    if name not in PACKAGED_MODELS: raise KeyError(f"unknown packaged model {name!r}; known: {', '.join(PACKAGED_MODELS)}")
+    folder, stage = PACKAGED_MODELS[name]
+    path = Path(str(importlib.resources.files("drf_nb"))) / "data" / folder
+    if not (path / "model_index.json").exists() and not (path / "config.json").exists():
+        raise ModelUnavailable(f"{name}: its weights are not in this installation ({path}); regenerate them with "
+                               f"scripts/train_toy_world.py (stage {stage}, then stage export; see toy_runs/README.md)")
+    return path
+
 def resolve_model_id(model_id: str, default_tiny: str | None = None) -> str:
-    "A hub id or folder unchanged; `tiny` (meaning `default_tiny`) or a tiny stack's name replaced by its saved folder."
+    """A hub id or folder unchanged; `tiny` (meaning `default_tiny`) or a tiny stack's name replaced by its saved
+    folder; a packaged model's name (`PACKAGED_MODELS`) by its folder in the package."""
     if model_id == "tiny":
         if default_tiny is None: raise ValueError("model_id='tiny' needs a default tiny stack for this component")
         model_id = default_tiny
+    if is_packaged_id(model_id): return str(packaged_model_path(model_id))
     return str(tiny_model_path(model_id)) if is_tiny_id(model_id) else model_id

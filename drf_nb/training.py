@@ -32,7 +32,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from .annotation import load_annotations
-from .config import ConfigError, DRFConfig, load_config, overrides_from_strings, run_reporting_errors
+from .config import PRESETS, ConfigError, DRFConfig, load_config, overrides_from_strings, run_reporting_errors
 from .decoding import decode_for_critic
 from .frames import read_video, resize_frames, subsample_indices, tracing_shapes_only
 from .reward import (RewardSample, build_reward, gradient_heatmaps, pixel_gradient, plot_gradient_heatmaps,
@@ -537,8 +537,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     "The options of `drf-nb train` (and of `python -m drf_nb.training`)."
     src = p.add_mutually_exclusive_group()
     src.add_argument("--config", help="a YAML config file (see DRFConfig.to_yaml)")
-    src.add_argument("--preset", choices=["tiny", "paper"], default=None,
-                     help="a preset instead of a file (default: paper, the paper's models; tiny: random tiny models on a CPU)")
+    src.add_argument("--preset", choices=list(PRESETS), default=None,
+                     help="a preset instead of a file (default: paper, the paper's models; tiny: random tiny models on a CPU; "
+                          "toy: the toy world's trained small models)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. training.learning_rate=5e-6")
     again = p.add_mutually_exclusive_group()
     again.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",

@@ -54,6 +54,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from tqdm.auto import tqdm
 from transformers import (AutoProcessor, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor, Qwen2Tokenizer,
@@ -241,6 +242,7 @@ class Row:
     question: str
     answer: str
     decision: str  # the decision the answer states: TA "Yes"/"No"; Phy/VQ "Yes" = defect
+    spec: object = None  # the scene the video shows (TA rows): targets of the auxiliary vision loss
 
 
 def _lc(s: str) -> str: return s[0].lower() + s[1:] if s else s
@@ -345,19 +347,19 @@ def ta_pair(seed: int, facets, rcfg: RewardConfig, size: int, frames: int, objec
     desc = f[facet]
     q = ask(facet, desc)
     video = render(spec)[0]
-    pos = Row("TA", facet, "true", _mild(video, rng, p_mild), None, q, _yes_answer(desc), "Yes")
+    pos = Row("TA", facet, "true", _mild(video, rng, p_mild), None, q, _yes_answer(desc), "Yes", spec)
     if rng.random() < 0.5:  # same question, a video that contradicts it
         kind = rng.choice(FACET_VIDEO_KINDS[facet])
         shown = _wrong_video_spec(spec, kind, rng)
         if shown is not None and facets_of(shown)[facet] != desc:
             return [pos, Row("TA", facet, kind + " (video)", _mild(render(shown)[0], rng, p_mild), None, q,
-                             _no_answer(facets_of(shown)[facet], desc), "No")]
+                             _no_answer(facets_of(shown)[facet], desc), "No", shown)]
     for _ in range(10):  # same video, a description it contradicts
         m = _mod_spec(spec, rng.choice(DESCRIPTION_KINDS[facet]), rng)
         if m is not None and facets_of(m)[facet] and facets_of(m)[facet] != desc:
             false = facets_of(m)[facet]
             return [pos, Row("TA", facet, "wrong description", pos.video, None,
-                             ask(facet, false), _no_answer(desc, false), "No")]
+                             ask(facet, false), _no_answer(desc, false), "No", spec)]
     return None
 
 
@@ -539,10 +541,63 @@ def forward_rows(critic: QwenVLCritic, rows: list[Row]):
         tgt = ids[i, p:p + a]
         dec = _decision_positions(critic, rows[i], tgt.tolist())
         out.append((lp.gather(-1, tgt[:, None])[:, 0], tgt, lp[dec]))
+    forward_rows.features = [(v["video_grid_thw"][0], f) for v, f in zip(visuals, feats)]  # for the auxiliary loss
     return out, [len(r) for r in ids_rows]
 
 
-def pair_loss(critic, rows: list[Row], decision_weight: float) -> tuple[torch.Tensor, float]:
+# ---- auxiliary vision loss (training only: the exported critic is the plain Qwen2.5-VL)
+class AuxHeads(torch.nn.Module):
+    """Linear read-outs of the critic's merged vision tokens, trained beside it so the vision tower learns what the
+    questions ask about before the language model learns to use it: per token (2 frames x 12x12 px of the 48-px
+    frame) which object colours and shapes it covers; per video (mean token) the count, background and motions."""
+    def __init__(self, hidden: int):
+        super().__init__()
+        self.dense = torch.nn.Linear(hidden, len(COLORS) + len(SHAPES))
+        self.pooled = torch.nn.Linear(hidden, 4 + len(BACKGROUNDS) + len(MOTIONS))
+
+
+_COLOR_I = {c: i for i, c in enumerate(COLORS)}
+_SHAPE_I = {c: i for i, c in enumerate(SHAPES)}
+_BG_I = {c: i for i, c in enumerate(BACKGROUNDS)}
+_MOTION_I = {c: i for i, c in enumerate(MOTIONS)}
+
+
+def aux_targets(spec, grid) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+    "Per merged token, the colours and shapes of objects covering >= 10% of its cell (multi-hot); the count, background and motions."
+    t, h, w = (int(x) for x in grid)
+    h, w = h // 2, w // 2  # merged 2x2
+    _, masks = render([spec], return_masks=True)  # (1, N, T, H, W)
+    m = masks[0].float()
+    T = m.shape[1]
+    m = torch.cat([m, m[:, -1:].expand(-1, 2 * t - T, -1, -1)], 1) if 2 * t > T else m[:, :2 * t]  # the processor repeats the last frame
+    cover = F.adaptive_avg_pool3d(m[None], (t, h, w))[0] >= 0.1 if m.numel() else torch.zeros(0, t, h, w, dtype=torch.bool)  # (N, t, h, w)
+    dense = torch.zeros(t * h * w, len(COLORS) + len(SHAPES))
+    for k, o in enumerate(spec.objects):
+        c = cover[k].flatten()
+        dense[c, _COLOR_I[o.color]] = 1
+        dense[c, len(COLORS) + _SHAPE_I[o.shape]] = 1
+    motions = torch.zeros(len(MOTIONS))
+    for o in spec.objects: motions[_MOTION_I[o.motion]] = 1
+    return dense, motions, min(len(spec.objects), 3), _BG_I[spec.background]
+
+
+def aux_loss(heads: AuxHeads, rows: list[Row], features) -> torch.Tensor:
+    "BCE on the per-token colours/shapes and the motions, cross-entropy on count and background, over the rows that show a known scene."
+    losses, seen = [], set()
+    for r, (grid, f) in zip(rows, features):
+        if r.spec is None or id(f) in seen: continue
+        seen.add(id(f))
+        dense, motions, count, bg = aux_targets(r.spec, grid)
+        if dense.shape[0] != f.shape[0]: raise SystemExit(f"aux: {f.shape[0]} vision tokens for a grid of {dense.shape[0]}")
+        pooled = heads.pooled(f.mean(0))
+        losses.append(F.binary_cross_entropy_with_logits(heads.dense(f), dense)
+                      + F.binary_cross_entropy_with_logits(pooled[-len(MOTIONS):], motions)
+                      + F.cross_entropy(pooled[:4][None], torch.tensor([count]))
+                      + F.cross_entropy(pooled[4:4 + len(BACKGROUNDS)][None], torch.tensor([bg])))
+    return torch.stack(losses).mean() if losses else torch.zeros(())
+
+
+def pair_loss(critic, rows: list[Row], decision_weight: float, heads: AuxHeads | None = None, aux_weight: float = 0.0) -> tuple[torch.Tensor, float]:
     "Mean over rows of the weighted answer NLL (decision tokens x `decision_weight`), and the batch's decision accuracy."
     outs, _ = forward_rows(critic, rows)
     yes, no = critic.tokenizer.convert_tokens_to_ids(["Yes", "No"])
@@ -553,7 +608,9 @@ def pair_loss(critic, rows: list[Row], decision_weight: float) -> tuple[torch.Te
         w[dec] = decision_weight
         losses.append(-(w * tok_lp).sum() / w.sum())
         correct.append(_predict(r, dec_lp, yes, no) == r.decision)
-    return torch.stack(losses).mean(), float(np.mean(correct))
+    loss = torch.stack(losses).mean()
+    if heads is not None and aux_weight > 0: loss = loss + aux_weight * aux_loss(heads, rows, forward_rows.features)
+    return loss, float(np.mean(correct))
 
 
 def _predict(r: Row, dec_lp: torch.Tensor, yes: int, no: int) -> str:
@@ -649,13 +706,14 @@ def advance_curriculum(args, phase: int, step: int, ev: dict) -> str | None:
     return f"curriculum: held-out accuracy >= {args.advance_at} on {', '.join(trained)}: phase {phase + 1} starts at step {step}"
 
 
-def save_critic_ckpt(out: Path, critic, opt, step: int, args) -> Path:
+def save_critic_ckpt(out: Path, critic, opt, step: int, args, heads=None, opt_aux=None) -> Path:
     "Atomic swap as in the vae stage; `checkpoint/critic` is a save_pretrained folder the package loads."
     tmp, final, old = out / "checkpoint.tmp", out / "checkpoint", out / "checkpoint.old"
     shutil.rmtree(tmp, ignore_errors=True)
     critic.model.save_pretrained(tmp / "critic")
     critic.processor.save_pretrained(tmp / "critic")
-    torch.save({"optimizer": opt.state_dict(), "step": step, "torch_rng": torch.get_rng_state(), "phase_starts": list(args.phase_starts)},
+    aux = {"aux_heads": heads.state_dict(), "aux_optimizer": opt_aux.state_dict()} if heads is not None else {}
+    torch.save({"optimizer": opt.state_dict(), "step": step, "torch_rng": torch.get_rng_state(), "phase_starts": list(args.phase_starts), **aux},
                tmp / "state.pt")
     if final.exists(): final.rename(old)
     tmp.rename(final)
@@ -704,6 +762,10 @@ def train_critic(args) -> None:
     critic = wrap_critic(model, processor, args)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
     if state is not None: opt.load_state_dict(state["optimizer"])
+    heads = AuxHeads(args.text_hidden)  # its own optimizer: states of runs without it still resume
+    opt_aux = torch.optim.AdamW(heads.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    if state is not None and "aux_heads" in state:
+        heads.load_state_dict(state["aux_heads"]); opt_aux.load_state_dict(state["aux_optimizer"])
     ev_rows = eval_rows(args, args.eval_n)
     if ck is None:
         check_processor_parity(critic, [r for i, r in enumerate(ev_rows) if i % 7 == 0][:12])
@@ -714,7 +776,7 @@ def train_critic(args) -> None:
     n_vis = sum(p.numel() for p in model.model.visual.parameters())
     log(logf, f"stage critic: {'resumed ' + str(ck) + ' at step ' + str(step) if ck else 'new'}; {n_params / 1e6:.2f}M params "
               f"({n_vis / 1e6:.2f}M vision); vocab {len(processor.tokenizer)}; {args.size}x{args.size}x{args.frames} videos -> "
-              f"{critic.spec.target_size(args.frames, args.size, args.size)} px; {args.pairs} pairs/step, lr {args.lr}, decision x{args.decision_weight}, "
+              f"{critic.spec.target_size(args.frames, args.size, args.size)} px; {args.pairs} pairs/step, lr {args.lr}, decision x{args.decision_weight}, aux x{args.aux_weight}, "
               f"phases start at {args.phase_starts} (caps {args.phases}, early at held-out acc {args.advance_at}), held-out rows {len(ev_rows)}, threads {torch.get_num_threads()}")
     last_save, t_start, s_start = time.time(), time.time(), step
     hist = {"loss": [], "acc": []}
@@ -722,12 +784,12 @@ def train_critic(args) -> None:
     lr_at = lambda s: args.lr * min(1.0, (s + 1) / args.warmup)
     while step < args.steps:
         phase, rows = step_rows(step, args)
-        for g in opt.param_groups: g["lr"] = lr_at(step)
-        loss, acc = pair_loss(critic, rows, args.decision_weight)
-        opt.zero_grad(set_to_none=True)
+        for g in opt.param_groups + opt_aux.param_groups: g["lr"] = lr_at(step)
+        loss, acc = pair_loss(critic, rows, args.decision_weight, heads, args.aux_weight)
+        opt.zero_grad(set_to_none=True); opt_aux.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        opt.step(); opt_aux.step()
         step += 1; bar.update(1)
         hist["loss"].append(loss.item()); hist["acc"].append(acc)
         if step % args.log_every == 0:
@@ -746,7 +808,7 @@ def train_critic(args) -> None:
                 log(logf, f"  greedy on a held-out {r.dimension} '{r.facet}' {r.kind} row (reference {r.answer!r}): {said!r}")
             critic.model.train()
         if time.time() - last_save >= args.save_every_s or step == args.steps:
-            save_critic_ckpt(out, critic, opt, step, args)
+            save_critic_ckpt(out, critic, opt, step, args, heads, opt_aux)
             last_save = time.time()
     bar.close()
     log(logf, f"done at step {step}; the critic: {out / 'checkpoint' / 'critic'}")
@@ -939,10 +1001,32 @@ def train_dit(args) -> None:
     log(logf, f"done at step {step}; the generator: {out / 'checkpoint' / 'pipeline'}")
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Stage export: the trained generator and critic into the package (drf_nb/data/toy), where the toy preset loads them
+# ---------------------------------------------------------------------------------------------------------------
+def export_models(args) -> None:
+    "Copy the runs' save_pretrained folders into drf_nb/data/toy/{generator,critic} (atomically), with each run's last log lines."
+    from drf_nb.tiny import PACKAGED_MODELS
+    data = Path(__file__).resolve().parent.parent / "drf_nb" / "data"
+    for name, src in (("toy-world-generator", args.generator), ("toy-world-critic", args.critic)):
+        src = Path(src)
+        if not (src / "config.json").exists() and not (src / "model_index.json").exists():
+            raise SystemExit(f"export: {src} is not a save_pretrained folder (train the {PACKAGED_MODELS[name][1]} stage first)")
+        dest = data / PACKAGED_MODELS[name][0]
+        tmp = dest.with_name(dest.name + ".tmp"); shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(src, tmp, ignore=shutil.ignore_patterns("*.tmp", "__pycache__"))
+        run_log = src.parent.parent / "train.log"  # <run>/checkpoint/<folder>
+        if run_log.exists(): (tmp / "TRAINING_LOG.txt").write_text("".join(run_log.read_text().splitlines(True)[-6:]))
+        shutil.rmtree(dest, ignore_errors=True); tmp.rename(dest)
+        size = sum(f.stat().st_size for f in dest.rglob("*") if f.is_file())
+        print(f"{name}: {src} -> {dest} ({size / 1e6:.1f} MB)")
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("stage", choices=["vae", "critic", "dit"], help="what to train (dit needs a trained vae)")
-    p.add_argument("--out", required=True, help="run folder (checkpoint/, train.log)")
+    p.add_argument("stage", choices=["vae", "critic", "dit", "export"], help="what to train (dit needs a trained vae); export: "
+                   "copy the trained generator and critic into drf_nb/data/toy")
+    p.add_argument("--out", help="run folder (checkpoint/, train.log); every stage but export")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint if there is one")
     p.add_argument("--steps", type=int, default=None, help="total optimizer steps (vae 30000, critic 12000)")
     p.add_argument("--batch", type=int, default=None, help="videos per step (vae 8, dit 16)")
@@ -965,6 +1049,8 @@ def main(argv=None) -> None:
     c.add_argument("--decision-weight", type=float, default=20.0, help="loss weight of the Yes/No decision token(s)")
     c.add_argument("--phases", type=lambda s: tuple(int(x) for x in s.split(",")), default=(3000, 6000),
                    help="curriculum: steps where phase 2 (all TA facets) and phase 3 (TA + Phy + VQ) start at the latest")
+    c.add_argument("--aux-weight", type=float, default=1.0, help="weight of the auxiliary vision loss (per-token colours and shapes, "
+                   "count, background, motions, read linearly off the merged vision tokens; training only)")
     c.add_argument("--short-steps", type=int, default=1200, help="curriculum phase 0: steps of colour and count on short questions")
     c.add_argument("--short-share", type=float, default=0.2, help="after phase 0: share of TA steps still on short questions")
     c.add_argument("--advance-at", type=float, default=0.85,
@@ -996,7 +1082,12 @@ def main(argv=None) -> None:
     d.add_argument("--sample-steps", type=int, default=20, help="evaluation: flow UniPC steps")
     d.add_argument("--guidance", type=float, default=3.0, help="evaluation: classifier-free guidance scale")
     c.add_argument("--verify-load", action="store_true", help="at the end, load the saved critic with drf_nb's load_critic and compare scores")
+    e = p.add_argument_group("export")
+    e.add_argument("--generator", default="toy_runs/dit/checkpoint/pipeline", help="the WanPipeline folder to ship")
+    e.add_argument("--critic", default="toy_runs/critic/checkpoint/critic", help="the critic folder to ship")
     args = p.parse_args(argv)
+    if args.stage == "export": return export_models(args)
+    if not args.out: p.error(f"--out is required for stage {args.stage}")
     if args.size % 16: p.error(f"--size {args.size}: must be a multiple of 16 (the Wan VAE)")
     if args.frames < 5 or (args.frames - 1) % 4: p.error(f"--frames {args.frames}: must be 1 + 4k with k >= 1")
     defaults = {"vae": dict(steps=30000, lr=2e-3, batch=8, eval_every=250, eval_n=32), "critic": dict(steps=12000, lr=5e-4, eval_every=300, eval_n=24),
