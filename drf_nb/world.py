@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .prompts import DECOMPOSITION, FACETS, NOT_STATED
+from .sampling import sample_inference
 
 # %% auto #0
 __all__ = ['SHAPES', 'COLORS', 'BACKGROUNDS', 'SIZES', 'MOTIONS', 'LOCATIONS', 'LIGHTING', 'CAMERA', 'SPEED', 'BOUNCE_SPEED',
@@ -30,7 +31,8 @@ __all__ = ['SHAPES', 'COLORS', 'BACKGROUNDS', 'SIZES', 'MOTIONS', 'LOCATIONS', '
            'object_shapes', 'layout_ok', 'realise', 'make_caption', 'facets_of', 'decomposition_text', 'sample_scene',
            'reference_video', 'parse_caption', 'WorldDecomposer', 'render', 'gaussian_blur', 'corrupt_spec', 'corrupt',
            'connected_components', 'measure_pixels', 'Verdict', 'verdict_table', 'Thresholds', 'thresholds', 'judge',
-           'write_video_lossless', 'spec_to_json', 'spec_from_json', 'world_scenes', 'write_world_dataset']
+           'pass_rates', 'judge_generator', 'write_video_lossless', 'spec_to_json', 'spec_from_json', 'world_scenes',
+           'write_world_dataset']
 
 # %% ../nbs/12_world.ipynb #d1da0be1
 # Colours are linear RGB in [0, 1] at full light; the renderer multiplies by the lighting gain, then maps to [-1, 1].
@@ -934,6 +936,34 @@ def judge(videos, specs, chunk: int = 32, progress: bool = False) -> list:
         for b, s in enumerate(ss):
             out.append(_verdict(s, m, b, [per_frame.get((b, t), []) for t in range(T)], th))
     return out
+
+# %% ../nbs/12_world.ipynb #c3b24b58
+def pass_rates(table: pd.DataFrame) -> dict:
+    "From `verdict_table`: TA/Phy/VQ = share of videos passing every check of that dimension; per facet or check = share passing where stated."
+    out = {"TA": float(table.TA_ok.mean()), "Phy": float(table.Phy_ok.mean()), "VQ": float(table.VQ_ok.mean())}
+    for col in table.columns:
+        if col in ("caption", "TA", "Phy", "VQ", "TA_ok", "Phy_ok", "VQ_ok"): continue
+        stated = table[col].dropna()
+        if len(stated): out[col] = float(stated.astype(bool).mean())
+    return out
+
+@torch.no_grad()
+def judge_generator(generator, specs: list, seed: int = 0, steps: int = 20, guidance_scale: float = 3.0,
+                    max_sequence_length: int = 320, batch: int = 8, progress: bool = False) -> tuple:
+    """Sample `specs[i].caption` from noise seeded `seed + i` with the generator's inference scheduler, decode, judge:
+    (videos `Tensor[B, T, 3, H, W]` in [-1, 1], `verdict_table`). `generator`: a `drf_nb.sampling.VideoGenerator`."""
+    if not specs: raise ValueError("judge_generator: no scenes given")
+    s0 = specs[0]
+    videos = []
+    for k in tqdm(range(0, len(specs), batch), desc="sampling", disable=not progress):
+        chunk = specs[k:k + batch]
+        emb = generator.encode_prompt([s.caption for s in chunk], max_sequence_length=max_sequence_length)
+        z = torch.cat([generator.prepare_latents(1, s0.height, s0.width, s0.frames, generator=torch.Generator().manual_seed(seed + k + j))
+                       for j in range(len(chunk))])
+        z0 = sample_inference(generator, emb, z, steps, guidance_scale=guidance_scale)
+        videos.append(generator.latents_to_video(z0).float().clamp(-1, 1).cpu())
+    videos = torch.cat(videos)
+    return videos, verdict_table(judge(videos, specs))
 
 # %% ../nbs/12_world.ipynb #66e5e490
 def write_video_lossless(video: torch.Tensor, path, fps: int = 16) -> None:

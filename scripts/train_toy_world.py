@@ -67,7 +67,7 @@ from drf_nb.prompts import FACETS, PHY_ASPECTS
 from drf_nb.reward import _no_defect_answer, _yes_answer, build_question
 from drf_nb.tiny import QWEN_SPECIAL_TOKENS, QWEN_VL_CHAT_TEMPLATE
 from drf_nb.world import (BACKGROUNDS, CAMERA, COLORS, LIGHTING, LOC_MARGIN, LOCATIONS, MILD_BLUR, MILD_NOISE, MOTIONS, SHAPES, SIZES,
-                          ObjectSpec, _location_interval, corrupt, corrupt_spec, facets_of, gaussian_blur, judge, realise,
+                          ObjectSpec, _location_interval, corrupt, corrupt_spec, facets_of, gaussian_blur, judge, judge_generator, pass_rates, realise,
                           reference_video, render, sample_scene, verdict_table)
 
 
@@ -127,13 +127,7 @@ def evaluate(vae, specs, videos) -> dict:
     vae.train()
     recon = torch.cat(recon)
     mse = ((recon - videos) ** 2).mean().item()
-    tab = verdict_table(judge(recon.permute(0, 2, 1, 3, 4), specs))
-    out = {"psnr": 10 * math.log10(4 / max(mse, 1e-12)), "TA": tab.TA_ok.mean(), "Phy": tab.Phy_ok.mean(), "VQ": tab.VQ_ok.mean()}
-    for col in tab.columns:
-        if col in ("caption", "TA", "Phy", "VQ", "TA_ok", "Phy_ok", "VQ_ok"): continue
-        stated = tab[col].dropna()
-        if len(stated): out[col] = float(stated.astype(bool).mean())
-    return out
+    return {"psnr": 10 * math.log10(4 / max(mse, 1e-12)), **pass_rates(verdict_table(judge(recon.permute(0, 2, 1, 3, 4), specs)))}
 
 
 @torch.no_grad()
@@ -901,24 +895,11 @@ class EMA:
 @torch.no_grad()
 def evaluate_generator(pipe, specs, args, seed: int = 0) -> tuple[dict, torch.Tensor]:
     "Sample each held-out caption once on fixed noise (the package's WanGenerator and flow UniPC), judge the videos: pass rates per facet."
-    from drf_nb.sampling import WanGenerator, sample_inference
+    from drf_nb.sampling import WanGenerator
     gen = WanGenerator(pipe)
     gen.transformer.eval(); gen.text_encoder.eval()
-    videos = []
-    for i in range(0, len(specs), 8):
-        chunk = [s.caption for s in specs[i:i + 8]]
-        emb = gen.encode_prompt(chunk, max_sequence_length=args.max_text_len)
-        z = gen.prepare_latents(len(chunk), args.size, args.size, args.frames, generator=torch.Generator().manual_seed(seed + i))
-        z0 = sample_inference(gen, emb, z, args.sample_steps, guidance_scale=args.guidance)
-        videos.append(gen.latents_to_video(z0).float().clamp(-1, 1))
-    videos = torch.cat(videos)
-    tab = verdict_table(judge(videos, specs))
-    out = {"TA": tab.TA_ok.mean(), "Phy": tab.Phy_ok.mean(), "VQ": tab.VQ_ok.mean()}
-    for col in tab.columns:
-        if col in ("caption", "TA", "Phy", "VQ", "TA_ok", "Phy_ok", "VQ_ok"): continue
-        stated = tab[col].dropna()
-        if len(stated): out[col] = float(stated.astype(bool).mean())
-    return out, videos
+    videos, tab = judge_generator(gen, specs, seed, args.sample_steps, args.guidance, args.max_text_len)
+    return pass_rates(tab), videos
 
 
 def save_dit_ckpt(out: Path, pipe, opt, ema: EMA, step: int, rng: random.Random, trng: torch.Generator) -> None:
