@@ -736,4 +736,10 @@ d = { 'settings': { 'branch': 'main',
                               'drf_nb.world.verdict_table': ('world.html#verdict_table', 'drf_nb/world.py'),
                               'drf_nb.world.world_scenes': ('world.html#world_scenes', 'drf_nb/world.py'),
                               'drf_nb.world.write_video_lossless': ('world.html#write_video_lossless', 'drf_nb/world.py'),
-                              'drf_nb.world.write_world_dataset': ('world.html#write_world_dataset', 'drf_nb/world.py')}}}
+                              'drf_nb.world.write_world_dataset': ('world.html#write_world_dataset', 'drf_nb/world.py')},
+            'drf_nb.world_runs': { 'drf_nb.world_runs.finetune_and_judge': ('world_runs.html#finetune_and_judge', 'drf_nb/world_runs.py'),
+                                   'drf_nb.world_runs.held_out_scenes': ('world_runs.html#held_out_scenes', 'drf_nb/world_runs.py'),
+                                   'drf_nb.world_runs.judge_now': ('world_runs.html#judge_now', 'drf_nb/world_runs.py'),
+                                   'drf_nb.world_runs.summarize_seeds': ('world_runs.html#summarize_seeds', 'drf_nb/world_runs.py'),
+                                   'drf_nb.world_runs.world_training_data': ( 'world_runs.html#world_training_data',
+                                                                              'drf_nb/world_runs.py')}}}
