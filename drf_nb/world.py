@@ -138,28 +138,33 @@ def object_shapes(o: ObjectSpec, frames: int) -> list:
     "The shape drawn in each frame (a shape-change corruption switches it mid-video)."
     return [o.new_shape if 0 <= o.shape_change_frame <= t else o.shape for t in range(frames)]
 
+def _object_box(o: ObjectSpec, spec: SceneSpec) -> np.ndarray:
+    "Bounding box (x_lo, x_hi, y_lo, y_hi) of one object in every frame: `float[T, 4]`."
+    xy, r = object_track(o, spec), object_radius(o.size, spec.height, spec.width)
+    ext = np.array([shape_extents(s, r) for s in object_shapes(o, spec.frames)])
+    return np.stack([xy[:, 0] - ext[:, 0], xy[:, 0] + ext[:, 1], xy[:, 1] - ext[:, 2], xy[:, 1] + ext[:, 3]], -1)
+
 def _boxes(spec: SceneSpec) -> np.ndarray:
-    "Bounding boxes (x_lo, x_hi, y_lo, y_hi) of every object in every frame: `float[N, T, 4]`."
-    out = np.zeros((len(spec.objects), spec.frames, 4))
-    for i, o in enumerate(spec.objects):
-        xy, r = object_track(o, spec), object_radius(o.size, spec.height, spec.width)
-        ext = np.array([shape_extents(s, r) for s in object_shapes(o, spec.frames)])
-        out[i] = np.stack([xy[:, 0] - ext[:, 0], xy[:, 0] + ext[:, 1], xy[:, 1] - ext[:, 2], xy[:, 1] + ext[:, 3]], -1)
-    return out
+    "Bounding boxes of every object in every frame: `float[N, T, 4]`."
+    return np.stack([_object_box(o, spec) for o in spec.objects]) if spec.objects else np.zeros((0, spec.frames, 4))
+
+def _box_inside(b: np.ndarray, spec: SceneSpec) -> bool:
+    "Boxes (any leading shape, last axis x_lo, x_hi, y_lo, y_hi) 1 px inside the frame throughout."
+    return not ((b[..., 0] < 1 - 1e-6).any() or (b[..., 2] < 1 - 1e-6).any()
+                or (b[..., 1] > spec.width - 1 + 1e-6).any() or (b[..., 3] > spec.height - 1 + 1e-6).any())
+
+def _boxes_apart(a: np.ndarray, b: np.ndarray, gap: float) -> bool:
+    "Two objects' boxes (`float[T, 4]`) at least `gap` px apart on some axis in every frame."
+    return bool(((a[:, 0] >= b[:, 1] + gap) | (b[:, 0] >= a[:, 1] + gap) | (a[:, 2] >= b[:, 3] + gap) | (b[:, 2] >= a[:, 3] + gap)).all())
 
 def layout_ok(spec: SceneSpec, gap: float | None = None) -> bool:
     "Every object inside the frame (1 px margin) in every frame, and any two objects' boxes `gap` px apart (default `GAP`; `inf`: no check)."
     gap = GAP * px_scale(spec.height, spec.width) if gap is None else gap
     b = _boxes(spec)
     if len(b) == 0: return True
-    if (b[..., 0] < 1 - 1e-6).any() or (b[..., 2] < 1 - 1e-6).any(): return False
-    if (b[..., 1] > spec.width - 1 + 1e-6).any() or (b[..., 3] > spec.height - 1 + 1e-6).any(): return False
+    if not _box_inside(b, spec): return False
     if gap == math.inf: return True
-    for i, j in itertools.combinations(range(len(b)), 2):
-        apart = ((b[i, :, 0] >= b[j, :, 1] + gap) | (b[j, :, 0] >= b[i, :, 1] + gap)
-                 | (b[i, :, 2] >= b[j, :, 3] + gap) | (b[j, :, 2] >= b[i, :, 3] + gap))
-        if not apart.all(): return False
-    return True
+    return all(_boxes_apart(b[i], b[j], gap) for i, j in itertools.combinations(range(len(b)), 2))
 
 # %% ../nbs/12_world.ipynb #a6a65b9f
 def _location_interval(location: str | None, axis: int, length: float, margin: float) -> tuple:
@@ -209,12 +214,16 @@ def realise(spec: SceneSpec, rng: random.Random | int, tries: int = 200) -> Scen
         tex = (rng.uniform(14, 22) * sc, rng.uniform(0, 2 * math.pi), rng.uniform(18, 28) * sc,
                rng.uniform(0.3, 1.2), rng.uniform(0, 2 * math.pi))
         s = replace(spec, objects=(), pan_speed=pan, texture=tex)
+        placed, gap = [], GAP * sc  # boxes of the objects placed so far: `layout_ok` of the grown scene, checked for the newcomer only
         for o in spec.objects:  # place objects one by one, each where it clears the ones already placed
             for _ in range(10):
                 r = _realise_object(o, s, rng)
-                if r is not None and layout_ok(replace(s, objects=s.objects + (r,))): break
+                if r is None: continue
+                box = _object_box(r, s)
+                if _box_inside(box, s) and all(_boxes_apart(p, box, gap) for p in placed): break
             else: break
             s = replace(s, objects=s.objects + (r,))
+            placed.append(box)
         else: return s
     return None
 

@@ -591,6 +591,51 @@ def aux_loss(heads: AuxHeads, rows: list[Row], features) -> torch.Tensor:
     return torch.stack(losses).mean() if losses else torch.zeros(())
 
 
+@torch.no_grad()
+def aux_accuracy(critic, heads: AuxHeads, specs: list) -> dict:
+    "Held-out read-out accuracy of the auxiliary heads: per-token colour and shape presence (and the all-absent baseline), count, background, motions."
+    dense_ok, dense_base, count_ok, bg_ok, mot_ok = [], [], [], [], []
+    for s in specs:
+        v = critic.visual_inputs(render([s])[0], FPS)
+        f = critic.encode(v)
+        dense, motions, count, bg = aux_targets(s, v["video_grid_thw"][0])
+        dense_ok.append(((heads.dense(f) > 0) == dense.bool()).float().mean().item()); dense_base.append((dense == 0).float().mean().item())
+        pooled = heads.pooled(f.mean(0))
+        count_ok.append(int(pooled[:4].argmax()) == count); bg_ok.append(int(pooled[4:4 + len(BACKGROUNDS)].argmax()) == bg)
+        mot_ok.append(((pooled[-len(MOTIONS):] > 0) == motions.bool()).float().mean().item())
+    return {"tokens": np.mean(dense_ok), "tokens (all-absent baseline)": np.mean(dense_base), "count": np.mean(count_ok),
+            "background": np.mean(bg_ok), "motions": np.mean(mot_ok)}
+
+
+def pretrain_vision(critic, heads: AuxHeads, args, logf: Path) -> None:
+    """Before any question: the vision tower and the auxiliary heads alone, `--vision-steps` steps of `--vision-batch`
+    fresh scenes (a vision encoder pretrained before the language model learns to read it, as VLMs are built).
+    Only for a new run; it takes minutes, since no language model runs."""
+    visual = critic.model.model.visual
+    params = list(visual.parameters()) + list(heads.parameters())
+    opt = torch.optim.AdamW(params, lr=args.vision_lr, weight_decay=0.01)
+    rng, held = random.Random(args.seed + 7), [sample_scene(random.Random(EVAL_SEED0 - 1 - i), args.size, args.size, args.frames) for i in range(24)]
+    t0 = time.time()
+    for step in tqdm(range(args.vision_steps), desc="vision", mininterval=10):
+        specs = [sample_scene(rng, args.size, args.size, args.frames) for _ in range(args.vision_batch)]
+        videos = render(specs)
+        rows = [Row("TA", "", "true", _mild(v, rng, args.p_mild), None, "", "", "Yes", s) for v, s in zip(videos, specs)]
+        feats = []
+        for r in rows:
+            v = critic.visual_inputs(r.video, FPS)
+            feats.append((v["video_grid_thw"][0], critic.encode(v)))
+        for g in opt.param_groups: g["lr"] = args.vision_lr * min(1.0, (step + 1) / 100)
+        loss = aux_loss(heads, rows, feats)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        if (step + 1) % 250 == 0 or step + 1 == args.vision_steps:
+            acc = aux_accuracy(critic, heads, held)
+            log(logf, f"vision pretraining step {step + 1}/{args.vision_steps} loss {loss.item():.3f} ({time.time() - t0:.0f}s) | held-out read-out: "
+                      + ", ".join(f"{k} {v:.3f}" for k, v in acc.items()))
+
+
 def pair_loss(critic, rows: list[Row], decision_weight: float, heads: AuxHeads | None = None, aux_weight: float = 0.0) -> tuple[torch.Tensor, float]:
     "Mean over rows of the weighted answer NLL (decision tokens x `decision_weight`), and the batch's decision accuracy."
     outs, _ = forward_rows(critic, rows)
@@ -761,6 +806,7 @@ def train_critic(args) -> None:
     if state is not None and "aux_heads" in state:
         heads.load_state_dict(state["aux_heads"]); opt_aux.load_state_dict(state["aux_optimizer"])
     ev_rows = eval_rows(args, args.eval_n)
+    if ck is None and args.vision_steps: pretrain_vision(critic, heads, args, logf)
     if ck is None:
         check_processor_parity(critic, [r for i, r in enumerate(ev_rows) if i % 7 == 0][:12])
         lens = prompt_lengths(critic, ev_rows)
@@ -1032,6 +1078,9 @@ def main(argv=None) -> None:
                    help="curriculum: steps where phase 2 (all TA facets) and phase 3 (TA + Phy + VQ) start at the latest")
     c.add_argument("--aux-weight", type=float, default=1.0, help="weight of the auxiliary vision loss (per-token colours and shapes, "
                    "count, background, motions, read linearly off the merged vision tokens; training only)")
+    c.add_argument("--vision-steps", type=int, default=0, help="new runs: steps of vision-tower pretraining on the auxiliary read-outs alone (off by default: the auxiliary loss during training teaches colours too)")
+    c.add_argument("--vision-batch", type=int, default=8, help="scenes per vision-pretraining step")
+    c.add_argument("--vision-lr", type=float, default=1e-3)
     c.add_argument("--short-steps", type=int, default=1200, help="curriculum phase 0: steps of colour and count on short questions")
     c.add_argument("--short-share", type=float, default=0.2, help="after phase 0: share of TA steps still on short questions")
     c.add_argument("--advance-at", type=float, default=0.85,
