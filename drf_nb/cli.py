@@ -13,12 +13,12 @@ from pathlib import Path
 import torch
 from diffusers.utils import export_to_gif, export_to_video
 
-from . import __version__, alignment, annotation, training  # alignment: Flow-NRG, and registers the baseline trainers
+from . import __version__, alignment, annotation, training, world_runs  # alignment: Flow-NRG, and registers the baseline trainers
 from .config import PRESETS, DRFConfig, load_config, overrides_from_strings, run_reporting_errors
 from .sampling import load_pipeline
 
 # %% auto #0
-__all__ = ['EPILOG', 'add_generate_arguments', 'generate_video', 'generate_from_args', 'build_parser', 'main']
+__all__ = ['EPILOG', 'add_generate_arguments', 'generate_video', 'generate_from_args', 'demo_from_args', 'build_parser', 'main']
 
 # %% ../nbs/11_cli.ipynb #8bb5a986
 def _config_from_args(args) -> DRFConfig:
@@ -85,6 +85,13 @@ EPILOG = ("Settings: --config FILE, or --preset NAME (default: paper, the paper'
           "kept no record); 2 bad argument, config, file or input; 3 a model is not on this machine; 4 a device this "
           "machine does not have. DRF_NB_DEBUG=1 shows tracebacks.")
 
+def demo_from_args(args) -> int:
+    "`drf-nb demo`: the tiny preset's single-prompt run, or with `--preset toy` the toy world's judged run."
+    if args.preset == "toy":
+        world_runs.run_world_demo("toy", args.out, steps=args.steps, seed=args.seed)
+        return 0
+    return training.demo_from_args(args)
+
 def _commands():
     "name -> (help, add_arguments, run, models the job needs for a missing-model message)."
     needs = lambda job: (lambda args: _config_from_args(args).hub_models(job))
@@ -94,8 +101,8 @@ def _commands():
                      annotation.annotate_from_args, needs("annotate")),
         "train": ("fine-tune the generator with Diffusion-DRF from a YAML config", training.add_train_arguments,
                   training.train_from_args, needs("train")),
-        "demo": ("single-prompt Diffusion-DRF on the tiny preset (CPU), with an HTML report", training.add_demo_arguments,
-                 training.demo_from_args, None),
+        "demo": ("Diffusion-DRF on a CPU with an HTML report: the tiny preset (mechanism) or the toy world (judged)",
+                 training.add_demo_arguments, demo_from_args, None),
     }
 
 def build_parser() -> argparse.ArgumentParser:

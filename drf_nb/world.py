@@ -5,6 +5,7 @@
 # %% ../nbs/12_world.ipynb #cec8beaf
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
@@ -999,12 +1000,16 @@ def world_scenes(n: int, seed: int = 0, height: int = 48, width: int = 48, frame
     "`n` scenes, scene i drawn from seed `seed * 10**6 + i`: a dataset's i-th scene does not depend on n."
     return [sample_scene(random.Random(seed * 10 ** 6 + i), height, width, frames, objects) for i in range(n)]
 
-def write_world_dataset(out_dir, n: int, seed: int = 0, height: int = 48, width: int = 48, frames: int = 9,
-                        objects: tuple = (1, 3), fps: int = 16, progress: bool = True) -> Path:
-    "`n` world videos under `out_dir/videos/` and `out_dir/captions.jsonl` (caption, video, spec); resumes. Returns the JSONL path."
+def write_world_dataset(out_dir, n: int | None = None, seed: int = 0, height: int = 48, width: int = 48, frames: int = 9,
+                        objects: tuple = (1, 3), fps: int = 16, progress: bool = True, scenes: list | None = None) -> Path:
+    """World videos under `out_dir/videos/` and `out_dir/captions.jsonl` (caption, video, spec): `world_scenes(n, seed, ...)`,
+    or the given `scenes`. A video is named by its scene's hash, so one already on disk is reused. Returns the JSONL path."""
     out = Path(out_dir); (out / "videos").mkdir(parents=True, exist_ok=True)
-    scenes = world_scenes(n, seed, height, width, frames, objects)
-    rows = [{"caption": s.caption, "video": f"videos/{i:06d}.mp4", "spec": spec_to_json(s)} for i, s in enumerate(scenes)]
+    if scenes is None:
+        if n is None: raise ValueError("write_world_dataset: give n (with seed) or scenes")
+        scenes = world_scenes(n, seed, height, width, frames, objects)
+    specs = [spec_to_json(s) for s in scenes]
+    rows = [{"caption": s.caption, "video": f"videos/{hashlib.sha1(j.encode()).hexdigest()[:16]}.mp4", "spec": j} for s, j in zip(scenes, specs)]
     todo = [i for i, r in enumerate(rows) if not (out / r["video"]).exists()]
     for k in tqdm(range(0, len(todo), 32), desc="rendering", disable=not progress or not todo):
         chunk = todo[k:k + 32]

@@ -5,31 +5,38 @@
 # %% ../nbs/16_world_runs.ipynb #fd57caa7
 from __future__ import annotations
 
-import dataclasses
+import html
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import torch
+from plotly.subplots import make_subplots
 
 from .annotation import annotate, make_answerer
 from .config import DRFConfig, load_config
-from .training import DRFTrainer
+from .reward import gradient_heatmaps, pixel_gradient, plot_gradient_heatmaps
+from .sampling import load_generator
+from .training import DRFTrainer, _gif_b64
 from .world import WorldDecomposer, judge_generator, pass_rates, world_scenes, write_world_dataset
 
 # %% auto #0
-__all__ = ['world_training_data', 'held_out_scenes', 'judge_now', 'finetune_and_judge', 'summarize_seeds']
+__all__ = ['world_training_data', 'held_out_scenes', 'judge_now', 'finetune_and_judge', 'summarize_seeds', 'failing_scenes',
+           'run_world_demo']
 
 # %% ../nbs/16_world_runs.ipynb #6483c49c
-def world_training_data(cfg: DRFConfig, out_dir, n: int, seed: int = 0, answerer=None, progress: bool = True) -> Path:
-    """Render `n` world scenes (`write_world_dataset`), decompose their captions exactly (`WorldDecomposer`), let
-    `answerer` (default: the critic of `cfg`) answer every question on the real video, keep the all-yes records:
-    the annotation folder to set as `training.dataset_path`. Resumes."""
+def world_training_data(cfg: DRFConfig, out_dir, n: int | None = None, seed: int = 0, answerer=None, progress: bool = True,
+                        scenes: list | None = None) -> Path:
+    """Render `n` world scenes (or the given `scenes`; `write_world_dataset`), decompose their captions exactly
+    (`WorldDecomposer`), let `answerer` (default: the critic of `cfg`) answer every question on the real video, keep
+    the all-yes records: the annotation folder to set as `training.dataset_path`. Resumes."""
     out, g = Path(out_dir), cfg.generator
-    source = write_world_dataset(out / "world", n, seed, g.height, g.width, g.num_frames, fps=g.fps, progress=progress)
+    source = write_world_dataset(out / "world", n, seed, g.height, g.width, g.num_frames, fps=g.fps, progress=progress, scenes=scenes)
     answerer = answerer or make_answerer(cfg, "critic")
-    annotate(cfg, source, out / "annotated", llm=WorldDecomposer(), answerer=answerer, limit=n, progress=progress)
+    annotate(cfg, source, out / "annotated", llm=WorldDecomposer(), answerer=answerer, limit=len(scenes) if scenes else n, progress=progress)
     return out / "annotated"
 
 def held_out_scenes(cfg: DRFConfig, n: int, seed: int = 0) -> list:
@@ -66,3 +73,97 @@ def summarize_seeds(runs: list[dict], keys=("TA", "Phy", "VQ")) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     df["change"] = df.after - df.before
     return df.groupby(["label", "metric"])[["before", "after", "change"]].agg(["mean", "std"]).round(3)
+
+# %% ../nbs/16_world_runs.ipynb #7de98ba4
+def failing_scenes(generator, cfg: DRFConfig, n_candidates: int, n: int, seed: int = 0) -> tuple:
+    "Of `n_candidates` training-stream scenes, the first `n` whose base sample fails some TA facet (padded with passing ones): (scenes, their verdict table)."
+    g, s = cfg.generator, cfg.sampling
+    cands = world_scenes(n_candidates, seed, g.height, g.width, g.num_frames)
+    _, tab = judge_generator(generator, cands, seed=seed, steps=s.inference_steps, guidance_scale=g.guidance_scale,
+                             max_sequence_length=g.max_sequence_length)
+    order = sorted(range(len(cands)), key=lambda i: bool(tab.TA_ok[i]))  # failing first, stable
+    pick = order[:n]
+    return [cands[i] for i in pick], tab.iloc[pick].reset_index(drop=True)
+
+# %% ../nbs/16_world_runs.ipynb #cd21ffad
+def _facet_table(before: dict, after: dict) -> pd.DataFrame:
+    "Pass rates before and after, one row per facet or check (TA/Phy/VQ first)."
+    keys = list(dict.fromkeys(["TA", "Phy", "VQ", *before]))
+    return pd.DataFrame({"before": [before[k] for k in keys], "after": [after.get(k, float("nan")) for k in keys]}, index=keys).assign(
+        change=lambda d: d.after - d.before).round(3)
+
+def _reward_figure(history) -> go.Figure:
+    "The logged reward per step: total and per dimension."
+    dims = sorted({d for r in history for d in r.per_dimension})
+    fig = make_subplots(rows=1, cols=1 + len(dims), subplot_titles=["total reward"] + [f"{d}" for d in dims])
+    xs = [r.step for r in history]
+    fig.add_trace(go.Scatter(x=xs, y=[r.reward for r in history], name="total"), row=1, col=1)
+    for j, d in enumerate(dims): fig.add_trace(go.Scatter(x=xs, y=[r.per_dimension.get(d, float("nan")) for r in history], name=d), row=1, col=j + 2)
+    fig.update_layout(height=300, showlegend=False, xaxis_title="step")
+    return fig
+
+# %% ../nbs/16_world_runs.ipynb #ec2408e9
+def run_world_demo(cfg: DRFConfig | str = "toy", out_dir="runs/world-demo", steps: int | None = None, n_candidates: int = 32,
+                   n_train: int = 8, n_eval: int = 32, seed: int = 0, answerer=None, progress: bool = True) -> Path:
+    "Diffusion-DRF on the training prompts the base generator gets wrong, judged before and after; writes and returns `out_dir/demo.html`."
+    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out / "run", ignore_errors=True)  # the demo's scratch run: a rerun trains again
+    over = {"training": {"output_dir": str(out / "run"), "report_to": "none", "checkpoint_every": 10 ** 6, "validate_every": 10 ** 6, "seed": seed}}
+    if steps is not None: over["training"]["max_steps"] = steps
+    cfg = load_config(cfg, over)
+    t0 = time.time()
+    base = load_generator(cfg.generator, device="cpu")
+    train_specs, train_before = failing_scenes(base, cfg, n_candidates, n_train, seed)
+    data = world_training_data(cfg, out / "data", seed=seed, answerer=answerer, progress=progress, scenes=train_specs)
+    cfg = load_config(cfg, {"training": {"dataset_path": str(data)}})
+    tr = DRFTrainer(cfg, generator=base, device="cpu")
+    eval_specs = held_out_scenes(cfg, n_eval, seed)
+    v_before, tab_before = judge_now(tr, eval_specs)
+    show_before, _ = judge_now(tr, train_specs[:4], seed=seed)
+    tr.train(progress=progress, overwrite=True)
+    v_after, tab_after = judge_now(tr, eval_specs)
+    show_after, show_tab = judge_now(tr, train_specs[:4], seed=seed)
+    report = dict(cfg=cfg, seconds=time.time() - t0, n_train=len(train_specs), n_kept=len(tr.samples), eval_specs=eval_specs,
+                  table=_facet_table(pass_rates(tab_before), pass_rates(tab_after)), history=tr.history,
+                  train_specs=train_specs[:4], show_before=show_before, show_after=show_after, show_tab=show_tab,
+                  held_before=v_before[:4], held_after=v_after[:4], heat=_wrong_facet_heatmap(tr, show_after, show_tab))
+    path = out / "demo.html"
+    path.write_text(_demo_page(report))
+    print(f"wrote {path}")
+    return path
+
+# %% ../nbs/16_world_runs.ipynb #be73f80a
+def _wrong_facet_heatmap(tr: DRFTrainer, videos: torch.Tensor, table: pd.DataFrame):
+    "The reward's pixel gradient on the first shown training video with a failing TA facet (else the first): (index, figure)."
+    bad = [i for i in range(len(table)) if not table.TA_ok[i]]
+    i = bad[0] if bad else 0
+    sample = tr.samples[i] if i < len(tr.samples) else tr.samples[0]
+    frames = videos[i][tr.frame_indices]
+    heat = gradient_heatmaps(pixel_gradient(tr.reward_fn, frames, sample), sigma=1.0)
+    return i, plot_gradient_heatmaps(frames, [heat], titles=["dR/dpixels"], frame_indices=None)
+
+def _gif_cells(videos, fps: int) -> str:
+    return "".join(f'<td><img src="data:image/gif;base64,{_gif_b64(v, fps, scale=4)}"></td>' for v in videos)
+
+def _demo_page(r: dict) -> str:
+    cfg, tab = r["cfg"], r["table"]
+    t, ta = cfg.training, tab.loc["TA"]
+    caps = "".join(f"<li>{html.escape(s.caption)}</li>" for s in r["train_specs"])
+    i, heat = r["heat"]
+    fps = cfg.generator.fps
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>drf_nb demo: Diffusion-DRF in the toy world</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:auto}} td,th{{border:1px solid #ccc;padding:3px 6px;font-size:13px}}
+table{{border-collapse:collapse}} img{{image-rendering:pixelated;border:1px solid #999}}</style></head><body>
+<h1>Diffusion-DRF in the toy world</h1>
+<p>{r['n_train']} training prompts the base generator got wrong ({r['n_kept']} kept by the annotation filter), {t.max_steps} steps,
+AdamW lr {t.learning_rate:g}, T={cfg.sampling.train_steps}, K={cfg.sampling.backprop_steps}, reward dimensions {', '.join(cfg.reward.dimensions)};
+{r['seconds']:.0f} s on this machine. Held-out judge: TA pass rate {ta.before:.3f} before, {ta.after:.3f} after
+({len(r['eval_specs'])} captions never trained on, the same noise before and after).</p>
+<h2>The judge on held-out captions</h2>{tab.to_html()}
+<h2>Reward during training</h2>{_reward_figure(r['history']).to_html(full_html=False, include_plotlyjs=True)}
+<h2>Training prompts, before and after (same noise)</h2><ol>{caps}</ol>
+<table><tr><th>before</th>{_gif_cells(r['show_before'], fps)}</tr><tr><th>after</th>{_gif_cells(r['show_after'], fps)}</tr></table>
+<h2>Held-out prompts, before and after</h2>
+<table><tr><th>before</th>{_gif_cells(r['held_before'], fps)}</tr><tr><th>after</th>{_gif_cells(r['held_after'], fps)}</tr></table>
+<h2>Where the reward pushes the pixels (training prompt {i + 1})</h2>{heat.to_html(full_html=False, include_plotlyjs=False)}
+</body></html>"""
