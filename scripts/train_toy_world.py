@@ -752,7 +752,8 @@ def save_critic_ckpt(out: Path, critic, opt, step: int, args, heads=None, opt_au
     critic.model.save_pretrained(tmp / "critic")
     critic.processor.save_pretrained(tmp / "critic")
     aux = {"aux_heads": heads.state_dict(), "aux_optimizer": opt_aux.state_dict()} if heads is not None else {}
-    torch.save({"optimizer": opt.state_dict(), "step": step, "torch_rng": torch.get_rng_state(), "phase_starts": list(args.phase_starts), **aux},
+    torch.save({"optimizer": opt.state_dict(), "step": step, "torch_rng": torch.get_rng_state(), "phase_starts": list(args.phase_starts),
+                "phase_caps": list(args.phases), **aux},
                tmp / "state.pt")
     if final.exists(): final.rename(old)
     tmp.rename(final)
@@ -794,7 +795,9 @@ def train_critic(args) -> None:
         processor = AutoProcessor.from_pretrained(ck / "critic")
         state = torch.load(ck / "state.pt", weights_only=False)
         step = state["step"]; torch.set_rng_state(state["torch_rng"])
-        args.phase_starts = state.get("phase_starts", list(args.phases))  # a curriculum that advanced early stays advanced
+        saved = state.get("phase_starts", list(args.phases))
+        advanced = saved != state.get("phase_caps", saved)  # a curriculum that advanced early stays advanced; else the caps given now apply
+        args.phase_starts = saved if advanced else list(args.phases)
     else:
         model, state, step = build_critic_model(processor.tokenizer, args), None, 0
         args.phase_starts = list(args.phases)
@@ -1074,14 +1077,14 @@ def main(argv=None) -> None:
     c = p.add_argument_group("critic")
     c.add_argument("--pairs", type=int, default=4, help="contrastive pairs per step (2 rows each)")
     c.add_argument("--decision-weight", type=float, default=20.0, help="loss weight of the Yes/No decision token(s)")
-    c.add_argument("--phases", type=lambda s: tuple(int(x) for x in s.split(",")), default=(3000, 6000),
+    c.add_argument("--phases", type=lambda s: tuple(int(x) for x in s.split(",")), default=(4500, 7500),
                    help="curriculum: steps where phase 2 (all TA facets) and phase 3 (TA + Phy + VQ) start at the latest")
     c.add_argument("--aux-weight", type=float, default=1.0, help="weight of the auxiliary vision loss (per-token colours and shapes, "
                    "count, background, motions, read linearly off the merged vision tokens; training only)")
     c.add_argument("--vision-steps", type=int, default=0, help="new runs: steps of vision-tower pretraining on the auxiliary read-outs alone (off by default: the auxiliary loss during training teaches colours too)")
     c.add_argument("--vision-batch", type=int, default=8, help="scenes per vision-pretraining step")
     c.add_argument("--vision-lr", type=float, default=1e-3)
-    c.add_argument("--short-steps", type=int, default=1200, help="curriculum phase 0: steps of colour and count on short questions")
+    c.add_argument("--short-steps", type=int, default=3000, help="curriculum phase 0: steps of colour and count on short questions")
     c.add_argument("--short-share", type=float, default=0.2, help="after phase 0: share of TA steps still on short questions")
     c.add_argument("--advance-at", type=float, default=0.85,
                    help="a phase ends early at an evaluation where every facet it trains reaches this held-out accuracy")
