@@ -127,6 +127,7 @@ class RewardConfig:
     pickscore_model_id: str = "yuvalkirstain/PickScore_v1"  # a CLIPModel (ViT-H/14); "tiny"
     pickscore_processor_id: str = "laion/CLIP-ViT-H-14-laion2B-s32B-b79K"  # its processor (tokenizer, image settings); "tiny"
     scalar_dtype: str = "bfloat16"  # dtype of the VideoReward / PickScore model
+    scalar_gradient_checkpointing: bool = True  # VideoReward's layers recomputed in backward, not stored (as critic.gradient_checkpointing)
 
 REWARD_KINDS = ("diffusion_drf", "vanilla_drf", "videoalign", "pickscore")
 VIDEOALIGN_OBJECTIVES = ("overall", "VQ", "MQ", "TA")

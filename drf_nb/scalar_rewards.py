@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from transformers import (AutoProcessor, CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer,
                           Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLImageProcessor, Qwen2VLProcessor,
                           Qwen2VLVideoProcessor)
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 from .config import DTYPES, ConfigError, DRFConfig, RewardConfig, explain_load_failure, load_or_explain
 from .frames import QwenVideoSpec, qwen_video_inputs, resize_frames, subsample_indices
@@ -319,6 +320,10 @@ class VideoReward:
     def __init__(self, model: VideoRewardModel, cfg: RewardConfig, fps: float = 16.0, clip_frames: int | None = None):
         if cfg.kind != "videoalign": raise ValueError(f"VideoReward needs reward.kind='videoalign', got {cfg.kind!r}")
         self.model, self.cfg, self.fps, self.clip_frames = model.requires_grad_(False).eval(), cfg, fps, clip_frames
+        if cfg.scalar_gradient_checkpointing:  # as the critic: activations of each layer recomputed in backward
+            model.vlm.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            for m in model.vlm.modules():  # the model stays in eval mode; checkpointing runs only in layers flagged as training
+                if isinstance(m, GradientCheckpointingLayer): m.training = True
         # the release resizes each frame itself (qwen-vl-utils) within [min, max] pixels; no whole-video pixel cap
         self.spec = QwenVideoSpec.from_processor(model.processor, min_pixels=cfg.videoalign_min_pixels, max_pixels=cfg.videoalign_max_pixels)
         self.spec.cap_pixels_per_frame = False
