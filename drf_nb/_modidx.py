@@ -753,5 +753,6 @@ d = { 'settings': { 'branch': 'main',
                                    'drf_nb.world_runs.judge_now': ('world_runs.html#judge_now', 'drf_nb/world_runs.py'),
                                    'drf_nb.world_runs.run_world_demo': ('world_runs.html#run_world_demo', 'drf_nb/world_runs.py'),
                                    'drf_nb.world_runs.summarize_seeds': ('world_runs.html#summarize_seeds', 'drf_nb/world_runs.py'),
-                                   'drf_nb.world_runs.world_training_data': ( 'world_runs.html#world_training_data',
-                                                                              'drf_nb/world_runs.py')}}}
+                                   'drf_nb.world_runs.world_training_data': ('world_runs.html#world_training_data', 'drf_nb/world_runs.py'),
+                                   'drf_nb.world_runs.wrong_object_gradient': ( 'world_runs.html#wrong_object_gradient',
+                                                                                'drf_nb/world_runs.py')}}}

@@ -18,14 +18,16 @@ from plotly.subplots import make_subplots
 
 from .annotation import annotate, make_answerer
 from .config import DRFConfig, load_config
-from .reward import gradient_heatmaps, pixel_gradient, plot_gradient_heatmaps
+from .frames import subsample_indices
+from .reward import gradient_heatmaps, pixel_gradient, plot_gradient_heatmaps, single_prompt_samples
 from .sampling import load_generator
 from .training import DRFTrainer, _gif_b64
-from .world import WorldDecomposer, judge_generator, pass_rates, world_scenes, write_world_dataset
+from .world import (WorldDecomposer, corrupt_spec, facets_of, judge_generator, pass_rates, reference_video, render,
+                          world_scenes, write_world_dataset)
 
 # %% auto #0
-__all__ = ['world_training_data', 'held_out_scenes', 'judge_now', 'finetune_and_judge', 'summarize_seeds', 'failing_scenes',
-           'run_world_demo']
+__all__ = ['IN_PLACE_KINDS', 'world_training_data', 'held_out_scenes', 'judge_now', 'finetune_and_judge', 'summarize_seeds',
+           'wrong_object_gradient', 'failing_scenes', 'run_world_demo']
 
 # %% ../nbs/16_world_runs.ipynb #6483c49c
 def world_training_data(cfg: DRFConfig, out_dir, n: int | None = None, seed: int = 0, answerer=None, progress: bool = True,
@@ -73,6 +75,32 @@ def summarize_seeds(runs: list[dict], keys=("TA", "Phy", "VQ")) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     df["change"] = df.after - df.before
     return df.groupby(["label", "metric"])[["before", "after", "change"]].agg(["mean", "std"]).round(3)
+
+# %% ../nbs/16_world_runs.ipynb #28e47389
+IN_PLACE_KINDS = ("wrong colour", "shape change", "teleport")  # corruptions that change one object and leave the rest where they were
+
+def wrong_object_gradient(reward_fn, cfg: DRFConfig, spec, kind: str = "wrong colour", seed: int = 0) -> dict:
+    """The reward's pixel gradient on `spec` rendered with one object wrong (`kind`, one of `IN_PLACE_KINDS`), scored
+    against `spec`'s caption with single-prompt queries (TA per stated facet; Phy/VQ with `reference_video`): the
+    frames, the gradient magnitude `(N_f, H, W)`, the object's mask, and `gradient_share` (of the magnitude inside the
+    mask), `area_share` (of the frames the mask covers) and their `ratio`."""
+    if kind not in IN_PLACE_KINDS: raise ValueError(f"kind={kind!r}: one of {IN_PLACE_KINDS} (corruptions that change one object in place)")
+    bad = corrupt_spec(spec, kind, seed)
+    changed = [i for i, (a, b) in enumerate(zip(spec.objects, bad.objects)) if a != b]
+    if len(changed) != 1 or len(bad.objects) != len(spec.objects):
+        raise ValueError(f"{kind!r} on {spec.caption!r} changed {len(changed)} objects, not one: try another seed")
+    video, masks = render([bad], return_masks=True)
+    idx = subsample_indices(spec.frames, cfg.reward.num_frames)
+    ref = None
+    if cfg.reward.use_reference_frames and any(d in cfg.reward.dimensions for d in ("Phy", "VQ")):
+        ref = reference_video(spec, seed)[subsample_indices(spec.frames, cfg.reward.num_reference_frames)]
+    sample = single_prompt_samples(spec.caption, cfg, facets_of(spec), reference_video=ref)[0]
+    frames = video[0, idx]
+    mag = pixel_gradient(reward_fn, frames, sample).norm(dim=1)  # (N_f, H, W)
+    mask = masks[0, changed[0], idx] > 0.5
+    share, area = float(mag[mask].sum() / mag.sum().clamp_min(1e-30)), float(mask.float().mean())
+    return dict(kind=kind, object=changed[0], frames=frames, magnitude=mag, mask=mask, gradient_share=share,
+                area_share=area, ratio=share / area if area else float("nan"))
 
 # %% ../nbs/16_world_runs.ipynb #7de98ba4
 def failing_scenes(generator, cfg: DRFConfig, n_candidates: int, n: int, seed: int = 0) -> tuple:
