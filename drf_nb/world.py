@@ -949,8 +949,10 @@ def judge(videos, specs, chunk: int = 32, progress: bool = False) -> list:
 
 # %% ../nbs/12_world.ipynb #c3b24b58
 def pass_rates(table: pd.DataFrame) -> dict:
-    "From `verdict_table`: TA/Phy/VQ = share of videos passing every check of that dimension; per facet or check = share passing where stated."
-    out = {"TA": float(table.TA_ok.mean()), "Phy": float(table.Phy_ok.mean()), "VQ": float(table.VQ_ok.mean())}
+    """From `verdict_table`: TA/Phy/VQ = share of videos passing every check of that dimension; "TA score" etc. = the
+    mean per-video score (share of its checks passing); per facet or check = share passing where stated."""
+    out = {"TA": float(table.TA_ok.mean()), "Phy": float(table.Phy_ok.mean()), "VQ": float(table.VQ_ok.mean()),
+           "TA score": float(table.TA.mean()), "Phy score": float(table.Phy.mean()), "VQ score": float(table.VQ.mean())}
     for col in table.columns:
         if col in ("caption", "TA", "Phy", "VQ", "TA_ok", "Phy_ok", "VQ_ok"): continue
         stated = table[col].dropna()

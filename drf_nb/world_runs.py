@@ -53,19 +53,23 @@ def judge_now(trainer: DRFTrainer, specs: list, seed: int = 0) -> tuple:
     return judge_generator(trainer.generator, specs, seed=seed, steps=s.inference_steps, guidance_scale=g.guidance_scale,
                            max_sequence_length=g.max_sequence_length)
 
-def finetune_and_judge(cfg: DRFConfig, data_dir, eval_specs: list, seed: int = 0, label: str = "", progress: bool = True) -> dict:
+def finetune_and_judge(cfg: DRFConfig, data_dir, eval_specs: list, seed: int = 0, label: str = "", judge_every: int | None = None,
+                       progress: bool = True) -> dict:
     """Train `cfg` (its `training.max_steps`) on the annotation folder `data_dir` with `training.seed=seed`; judge
-    `eval_specs` before and after. Returns the run's record: label, seed, steps, seconds, pass rates before and
-    after, the logged rewards, and the verdict tables."""
+    `eval_specs` before and after, and every `judge_every` steps if given (Fig. 7's curve). Returns the run's record:
+    label, seed, steps, seconds, pass rates before and after, the curve [(step, pass rates)], the logged rewards, and
+    the verdict tables."""
     cfg = load_config(cfg, {"training": {"dataset_path": str(data_dir), "seed": seed}})
-    t0 = time.time()
+    t0, steps = time.time(), cfg.training.max_steps
     trainer = DRFTrainer(cfg, device="cpu")
     _, before = judge_now(trainer, eval_specs)
-    trainer.train(progress=progress, overwrite=True)
-    _, after = judge_now(trainer, eval_specs)
-    return dict(label=label or cfg.reward.kind, seed=seed, steps=cfg.training.max_steps, seconds=time.time() - t0,
-                before=pass_rates(before), after=pass_rates(after), rewards=[r.reward for r in trainer.history],
-                before_table=before, after_table=after)
+    curve = [(0, pass_rates(before))]
+    for stop in ([*range(judge_every, steps, judge_every), steps] if judge_every else [steps]):
+        trainer.train(progress=progress, overwrite=len(curve) == 1, stop_after=stop)  # later calls continue in memory
+        _, after = judge_now(trainer, eval_specs)
+        curve.append((stop, pass_rates(after)))
+    return dict(label=label or cfg.reward.kind, seed=seed, steps=steps, seconds=time.time() - t0, before=curve[0][1],
+                after=curve[-1][1], curve=curve, rewards=[r.reward for r in trainer.history], before_table=before, after_table=after)
 
 def summarize_seeds(runs: list[dict], keys=("TA", "Phy", "VQ")) -> pd.DataFrame:
     "Per label: mean and standard deviation over seeds of each pass rate before and after, and the change."
