@@ -158,18 +158,20 @@ def run_world_demo(cfg: DRFConfig | str = "toy", out_dir="runs/world-demo", step
     report = dict(cfg=cfg, seconds=time.time() - t0, n_train=len(train_specs), n_kept=len(tr.samples), eval_specs=eval_specs,
                   table=_facet_table(pass_rates(tab_before), pass_rates(tab_after)), history=tr.history,
                   train_specs=train_specs[:4], show_before=show_before, show_after=show_after, show_tab=show_tab,
-                  held_before=v_before[:4], held_after=v_after[:4], heat=_wrong_facet_heatmap(tr, show_after, show_tab))
+                  held_before=v_before[:4], held_after=v_after[:4], heat=_wrong_facet_heatmap(tr, show_after, show_tab, train_specs[:4]))
     path = out / "demo.html"
     path.write_text(_demo_page(report))
     print(f"wrote {path}")
     return path
 
 # %% ../nbs/16_world_runs.ipynb #be73f80a
-def _wrong_facet_heatmap(tr: DRFTrainer, videos: torch.Tensor, table: pd.DataFrame):
+def _wrong_facet_heatmap(tr: DRFTrainer, videos: torch.Tensor, table: pd.DataFrame, specs: list):
     "The reward's pixel gradient on the first shown training video with a failing TA facet (else the first): (index, figure)."
     bad = [i for i in range(len(table)) if not table.TA_ok[i]]
     i = bad[0] if bad else 0
-    sample = tr.samples[i] if i < len(tr.samples) else tr.samples[0]
+    # the annotated sample of that caption (the filter may have dropped it: then its single-prompt queries)
+    kept = [s for s in (tr.samples[j] for j in range(len(tr.samples))) if s.prompt == specs[i].caption]
+    sample = kept[0] if kept else single_prompt_samples(specs[i].caption, tr.cfg, facets_of(specs[i]))[0]
     frames = videos[i][tr.frame_indices]
     heat = gradient_heatmaps(pixel_gradient(tr.reward_fn, frames, sample), sigma=1.0)
     return i, plot_gradient_heatmaps(frames, [heat], titles=["dR/dpixels"], frame_indices=None)
