@@ -144,16 +144,17 @@ def latent_stats(vae, videos) -> tuple[list, list]:
     return z.mean((0, 2, 3, 4)).tolist(), z.std((0, 2, 3, 4)).clamp_min(1e-3).tolist()
 
 
-def save(out: Path, vae, opt, step: int, rng: random.Random, eval_videos) -> None:
+def save(out: Path, vae, opt, step: int, rng: random.Random, eval_videos, frozen: bool = False) -> None:
     "Write the checkpoint to a fresh folder, then swap it in: a crash leaves the old or the new one, never half of one."
     fix_spatial_factor(vae)
-    mean, std = latent_stats(vae, eval_videos)
-    vae.register_to_config(latents_mean=mean, latents_std=std)
+    if not frozen:  # a frozen encoder keeps the statistics the DiT normalises by
+        mean, std = latent_stats(vae, eval_videos)
+        vae.register_to_config(latents_mean=mean, latents_std=std)
     tmp, final, old = out / "checkpoint.tmp", out / "checkpoint", out / "checkpoint.old"
     shutil.rmtree(tmp, ignore_errors=True)
     vae.save_pretrained(tmp / "vae")
     torch.save({"optimizer": opt.state_dict(), "step": step, "data_rng": rng.getstate(),
-                "torch_rng": torch.get_rng_state()}, tmp / "state.pt")
+                "torch_rng": torch.get_rng_state(), "encoder_frozen": frozen}, tmp / "state.pt")
     if final.exists(): final.rename(old)
     tmp.rename(final)
     shutil.rmtree(old, ignore_errors=True)
@@ -182,12 +183,15 @@ def train_vae(args) -> None:
     else:
         vae, state, step = build_vae(args.base_dim, args.z_dim, args.spatial), None, 0
     vae.train()
-    opt = torch.optim.AdamW(vae.parameters(), lr=args.lr, weight_decay=0.0)
+    frozen = args.freeze_encoder or bool(state and state.get("encoder_frozen"))  # once frozen, a resumed run stays so
+    if frozen:  # the DiT trains on this encoder's latents: only the decoder may still change
+        for m in (vae.encoder, vae.quant_conv): m.requires_grad_(False)
+    opt = torch.optim.AdamW(vae.parameters(), lr=args.lr, weight_decay=0.0)  # AdamW skips the frozen (grad None) parameters
     if state is not None: opt.load_state_dict(state["optimizer"])
     n_params = sum(p.numel() for p in vae.parameters())
     log(logf, f"stage vae: {'resumed ' + str(ck) + ' at step ' + str(step) if ck else 'new'}; {n_params / 1e6:.3f}M params; "
               f"{args.size}x{args.size}x{args.frames}, batch {args.batch}, lr {args.lr}, fg weight {args.fg_weight}, texture weight {args.texture_weight}, "
-              f"threads {torch.get_num_threads()}")
+              f"threads {torch.get_num_threads()}" + ("; encoder frozen (decoder-only fine-tuning)" if frozen else ""))
     last_save, losses = time.time(), []
     bar = tqdm(total=args.steps, initial=step, desc="vae", mininterval=10)
     while step < args.steps:
@@ -209,7 +213,7 @@ def train_vae(args) -> None:
             head = f"step {step} loss {np.mean(losses[-args.eval_every:]):.4f} psnr {ev.pop('psnr'):.2f} dB | pass TA {ev.pop('TA'):.2f} Phy {ev.pop('Phy'):.2f} VQ {ev.pop('VQ'):.2f}"
             log(logf, head + " | " + ", ".join(f"{k} {v:.2f}" for k, v in ev.items()))
         if time.time() - last_save >= args.save_every_s or step == args.steps:
-            save(out, vae, opt, step, rng, eval_videos)
+            save(out, vae, opt, step, rng, eval_videos, frozen)
             last_save = time.time()
     bar.close()
     log(logf, f"done at step {step}")
@@ -1041,6 +1045,21 @@ def train_dit(args) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 # Stage export: the trained generator and critic into the package (drf_nb/data/toy), where the toy preset loads them
 # ---------------------------------------------------------------------------------------------------------------
+def swap_decoder(pipeline_vae: Path, decoder_from: Path) -> None:
+    "Replace the generator's VAE by a decoder-only fine-tuned one, after checking that its encoder is the one the DiT trained on."
+    from diffusers import AutoencoderKLWan
+    if not (decoder_from / "config.json").exists(): raise SystemExit(f"export --decoder-from {decoder_from}: no AutoencoderKLWan folder there")
+    old, new = AutoencoderKLWan.from_pretrained(pipeline_vae), AutoencoderKLWan.from_pretrained(decoder_from)
+    a, b = old.state_dict(), new.state_dict()
+    enc = [k for k in a if k.startswith(("encoder.", "quant_conv."))]
+    if a.keys() != b.keys() or any(not torch.equal(a[k], b[k]) for k in enc) or old.config.latents_mean != new.config.latents_mean:
+        raise SystemExit(f"export --decoder-from {decoder_from}: its encoder differs from the generator's (fine-tune the decoder with --freeze-encoder "
+                         "from the checkpoint the DiT was started on)")
+    fix_spatial_factor(new)
+    shutil.rmtree(pipeline_vae); new.save_pretrained(pipeline_vae)
+    print(f"generator VAE: decoder from {decoder_from} (encoder unchanged, {len(enc)} tensors checked)")
+
+
 def export_models(args) -> None:
     "Copy the runs' save_pretrained folders into drf_nb/data/toy/{generator,critic} (atomically), with each run's last log lines."
     from drf_nb.tiny import PACKAGED_MODELS
@@ -1052,6 +1071,7 @@ def export_models(args) -> None:
         dest = data / PACKAGED_MODELS[name][0]
         tmp = dest.with_name(dest.name + ".tmp"); shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(src, tmp, ignore=shutil.ignore_patterns("*.tmp", "__pycache__"))
+        if name == "toy-world-generator" and args.decoder_from: swap_decoder(tmp / "vae", Path(args.decoder_from))
         run_log = src.parent.parent / "train.log"  # <run>/checkpoint/<folder>
         if run_log.exists(): (tmp / "TRAINING_LOG.txt").write_text("".join(run_log.read_text().splitlines(True)[-6:]))
         shutil.rmtree(dest, ignore_errors=True); tmp.rename(dest)
@@ -1071,6 +1091,8 @@ def main(argv=None) -> None:
     p.add_argument("--fg-weight", type=float, default=4.0, help="vae: loss weight 1 + fg_weight x object mask")
     p.add_argument("--texture-weight", type=float, default=10.0, help="vae: weight of the high-pass (texture and edge) MSE; without it "
                    "reconstructions lost the background texture, so camera pans (the judge reads them off the texture) failed")
+    p.add_argument("--freeze-encoder", action="store_true", help="vae: train the decoder only from here on (recorded in the "
+                   "checkpoint): the DiT trains on the encoder's latents, so the decoder can keep improving beside it")
     p.add_argument("--base-dim", type=int, default=8, help="VAE width (new runs only)")
     p.add_argument("--z-dim", type=int, default=16, help="latent channels (new runs only)")
     p.add_argument("--spatial", type=int, default=4, help="vae: spatial compression, 4 or 8 (new runs only; the paper's Wan VAE has 8, "
@@ -1126,6 +1148,8 @@ def main(argv=None) -> None:
     c.add_argument("--verify-load", action="store_true", help="at the end, load the saved critic with drf_nb's load_critic and compare scores")
     e = p.add_argument_group("export")
     e.add_argument("--generator", default="toy_runs/dit/checkpoint/pipeline", help="the WanPipeline folder to ship")
+    e.add_argument("--decoder-from", default=None, help="an AutoencoderKLWan folder whose decoder replaces the generator's "
+                   "(a vae run continued with --freeze-encoder from the checkpoint the DiT trained on; the encoder is checked)")
     e.add_argument("--critic", default="toy_runs/critic/checkpoint/critic", help="the critic folder to ship")
     args = p.parse_args(argv)
     if args.stage == "export": return export_models(args)
