@@ -917,7 +917,9 @@ def _verdict(spec: SceneSpec, m: dict, b: int, frames: list, th: Thresholds) -> 
     edge_px = sum(x["edge_px"] for r in per if r["seen"] for x in r["blobs"])
     sharp = sum(x["edge_grad"] for r in per if r["seen"] for x in r["blobs"]) / edge_px if edge_px else math.nan
     noise = float(m["noise"][b])
-    vq = {"sharp": bool(sharp >= th.sharp) if edge_px else True, "clean": bool(noise <= th.noise) if math.isfinite(noise) else True}
+    # every world scene draws objects: a video with no object edge to measure (a smudge, a flat frame) or no clean background
+    # left to measure noise on is not one the world draws, so an unmeasurable check fails rather than passing by default
+    vq = {"sharp": bool(edge_px and sharp >= th.sharp), "clean": bool(math.isfinite(noise) and noise <= th.noise)}
     measures = dict(background=_BG_NAMES[int(m["bg_idx"][b])], gain_first=float(gain[0]), gain_last=float(gain[-1]),
                     pan_px=float(shift[-1]), counts=counts, sharpness=sharp, noise=noise,
                     objects=[{k: v for k, v in r.items() if k not in ("world", "ts", "blobs")} for r in per])
