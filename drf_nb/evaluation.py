@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -25,21 +26,22 @@ from plotly.subplots import make_subplots
 from tqdm import tqdm  # plain bars: tqdm.auto warns in kernels without ipywidgets (papermill, nbdev_test)
 
 import drf_nb
-from .config import DRFConfig, load_config
+from .config import REWARD_KINDS, TRAINING_METHODS, DRFConfig, load_config
 from .frames import read_video, resize_frames, subsample_indices
 from .reward import RewardSample, build_reward
 from .sampling import load_pipeline
-from .training import DRFTrainer, single_prompt_samples
+from .training import build_trainer, single_prompt_samples
 
 # %% auto #0
 __all__ = ['PAPER_TABLES', 'TABLE2', 'TABLE4', 'TABLE6', 'TABLE7', 'FIG6', 'VBENCH2_AXES', 'VBENCH2_DIMENSIONS',
-           'VBENCH2_VERSION', 'VBENCH2_INSTALL', 'VBENCH2_RUNNER', 'NOT_EVALUATED', 'paper_table', 'dimension_key',
-           'dimension_label', 'vbench2_prompts', 'vbench2_video_path', 'videos_per_prompt', 'generate_vbench2_videos',
-           'VBench2NotInstalled', 'vbench2_python', 'vbench2_version', 'vbench2_expected_videos',
-           'check_vbench2_videos', 'run_vbench2', 'read_vbench2_dimension_scores', 'read_vbench2_video_results',
-           'vbench2_scores', 'parse_vbench2_results', 'table_row', 'VideoScorer', 'VanillaDRFScorer', 'score_videos',
-           'pairwise_win_tie_loss', 'plot_win_tie_loss', 'plot_training_dynamics', 'single_prompt_trainer',
-           'compare_with_paper', 'save_repro_outputs', 'plot_frames']
+           'VBENCH2_VERSION', 'VBENCH2_INSTALL', 'VBENCH2_RUNNER', 'PAIRWISE_SCORERS', 'SCORER_LABELS', 'RUN_LABELS',
+           'NOT_EVALUATED', 'paper_table', 'dimension_key', 'dimension_label', 'vbench2_prompts', 'vbench2_video_path',
+           'videos_per_prompt', 'generate_vbench2_videos', 'VBench2NotInstalled', 'vbench2_python', 'vbench2_version',
+           'vbench2_expected_videos', 'check_vbench2_videos', 'run_vbench2', 'read_vbench2_dimension_scores',
+           'read_vbench2_video_results', 'vbench2_scores', 'parse_vbench2_results', 'table_row', 'VideoScorer',
+           'VanillaDRFScorer', 'score_videos', 'pairwise_win_tie_loss', 'plot_win_tie_loss', 'plot_win_tie_loss_panels',
+           'VideoRewardScorer', 'pairwise_scorer', 'plot_training_dynamics', 'BaselineRun', 'baseline_run',
+           'single_prompt_trainer', 'compare_with_paper', 'save_repro_outputs', 'plot_frames']
 
 # %% ../nbs/10_evaluation.ipynb #8edc013d
 _T2_COLS = ["Overall", "Creativity", "Common Sense", "Controllability", "Human Fidelity", "Physics",
@@ -468,6 +470,45 @@ def plot_win_tie_loss(df: pd.DataFrame, title: str = "Pairwise win / tie / loss"
                       yaxis=dict(autorange="reversed"), height=120 + 50 * len(df), legend=dict(orientation="h", y=-0.2))
     return fig
 
+# %% ../nbs/10_evaluation.ipynb #e7a8d387
+def plot_win_tie_loss_panels(panels: dict, title: str = "Pairwise win / tie / loss"):
+    "Fig. 6's layout: one panel of stacked win / tie / loss bars per comparison (`panels`: title -> `pairwise_win_tie_loss` frame)."
+    if not panels: raise ValueError("no comparison to plot")
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels), shared_yaxes=True, horizontal_spacing=0.04)
+    for j, df in enumerate(panels.values()):
+        for trace in plot_win_tie_loss(df).data: fig.add_trace(trace, row=1, col=j + 1)
+        fig.update_xaxes(title_text="%", range=[0, 100], row=1, col=j + 1)
+    n = max(len(df) for df in panels.values())
+    fig.update_layout(barmode="stack", title=title, yaxis=dict(autorange="reversed"), height=160 + 50 * n,
+                      legend=dict(orientation="h", y=-0.25))
+    return fig
+
+# %% ../nbs/10_evaluation.ipynb #e6f6c04c
+class VideoRewardScorer:
+    "VideoAlign's VideoReward as the judge of Fig. 6: per video its normalised TA, VQ, MQ and their sum OA (the release's overall)."
+    dimensions = ("TA", "VQ", "MQ", "OA")
+
+    def __init__(self, cfg=None, reward=None):
+        base = cfg if cfg is not None else load_config("paper")
+        # the judge reads all three heads whatever objective a training run tuned on
+        self.cfg = load_config(base, overrides={"reward": {"kind": "videoalign", "videoalign_objective": "overall"}})
+        self.reward = reward if reward is not None else build_reward(self.cfg)
+
+    @torch.no_grad()
+    def __call__(self, videos, prompts) -> dict[str, torch.Tensor]:
+        if len(videos) != len(prompts): raise ValueError(f"{len(videos)} videos but {len(prompts)} prompts")
+        parts = [self.reward.scores(v[None].float(), [RewardSample(p)]) for v, p in zip(videos, prompts)]  # one at a time: sizes may differ
+        pick = lambda key: torch.cat([s[key].float() for s in parts])
+        return {"TA": pick("TA"), "VQ": pick("VQ"), "MQ": pick("MQ"), "OA": pick("Overall")}
+
+PAIRWISE_SCORERS = {"videoalign": VideoRewardScorer, "vanilla_drf": VanillaDRFScorer}
+SCORER_LABELS = {"videoalign": "VideoAlign (VideoReward)", "vanilla_drf": "Vanilla-DRF log p(Yes)"}
+
+def pairwise_scorer(name: str, cfg=None) -> VideoScorer:
+    "The pairwise judge `name` (videoalign: the paper's; vanilla_drf) on `cfg`'s models."
+    if name not in PAIRWISE_SCORERS: raise ValueError(f"unknown pairwise scorer {name!r}; known: {', '.join(PAIRWISE_SCORERS)}")
+    return PAIRWISE_SCORERS[name](cfg)
+
 # %% ../nbs/10_evaluation.ipynb #61dd3bd7
 def plot_training_dynamics(df: pd.DataFrame, base: float | None = None, score: str = "score", step: str = "step",
                            reward: str = "reward", title: str = "Training dynamics", base_label: str = "base model"):
@@ -481,20 +522,42 @@ def plot_training_dynamics(df: pd.DataFrame, base: float | None = None, score: s
     if base is not None: fig.add_hline(y=base, line_dash="dash", line_color="black", annotation_text=base_label)
     return fig
 
+# %% ../nbs/10_evaluation.ipynb #a6a95315
+RUN_LABELS = {"diffusion_drf": "Diffusion-DRF", "vanilla_drf": "Vanilla-DRF", "pickscore": "PickScore", "videoalign": "VideoAlign",
+              "flow_grpo": "Flow-GRPO", "flow_dpo": "Flow-DPO", "flow_rwr": "Flow-RWR"}  # the papers' names of each row
+
+@dataclass(frozen=True)
+class BaselineRun:
+    "What one row of a comparison trains: `reward` (a `reward.kind`) with `method` (a `training.method`), labelled as the paper does."
+    name: str
+    reward: str
+    method: str
+    label: str
+
+def baseline_run(name: str, rl_reward: str = "videoalign", allowed=None) -> BaselineRun:
+    """A row name -> how it trains. A reward kind (diffusion_drf, vanilla_drf, pickscore, videoalign) is backpropagated as
+    Diffusion-DRF's reward is; a training method (flow_grpo, flow_dpo, flow_rwr) trains on `rl_reward`. `allowed` narrows the names."""
+    known = [n for n in RUN_LABELS if allowed is None or n in allowed]
+    if name not in known: raise ValueError(f"unknown method or reward {name!r}; known here: {', '.join(known)}")
+    if rl_reward not in REWARD_KINDS: raise ValueError(f"rl_reward={rl_reward!r}: one of {', '.join(REWARD_KINDS)}")
+    if name in REWARD_KINDS: return BaselineRun(name, name, "diffusion_drf", RUN_LABELS[name])
+    return BaselineRun(name, rl_reward, name, RUN_LABELS[name])
+
 # %% ../nbs/10_evaluation.ipynb #813383b3
 def single_prompt_trainer(prompt: str, reward_kind: str = "diffusion_drf", steps: int = 2, out_dir="runs/repro/train",
                           preset="tiny", overrides: dict | None = None, learning_rate: float | None = None,
-                          facets: dict | None = None, reference_video=None, seed: int = 0):
-    "A `DRFTrainer` for single-prompt tuning (Fig. 9) with `reward_kind` on `preset` (+ `overrides`); call `.train()`."
+                          facets: dict | None = None, reference_video=None, seed: int = 0, method: str = "diffusion_drf"):
+    """A trainer for single-prompt tuning (Fig. 9) with `reward_kind` and `training.method` = `method` (a `drf_nb.alignment`
+    baseline, or Diffusion-DRF's reward backprop) on `preset` (+ `overrides`); call `.train()`."""
     tr = {"report_to": "none", "output_dir": str(out_dir), "max_steps": max(1, steps), "seed": seed, "single_prompt": prompt,
-          "checkpoint_every": 10 ** 6, "validate_every": 10 ** 6}
+          "checkpoint_every": 10 ** 6, "validate_every": 10 ** 6, "method": method}
     if learning_rate is not None: tr["learning_rate"] = learning_rate
     ov = {**(overrides or {})}
     ov["reward"] = {**ov.get("reward", {}), "kind": reward_kind}
     ov["training"] = {**ov.get("training", {}), **tr}
     cfg = load_config(preset, ov)
     samples = single_prompt_samples(prompt, cfg, facets, reference_video=reference_video)
-    return DRFTrainer(cfg, samples=samples, device="cpu" if cfg.is_tiny else None)
+    return build_trainer(cfg, samples=samples, device="cpu" if cfg.is_tiny else None)
 
 NOT_EVALUATED = "not evaluated (vbench2 not installed)"
 
