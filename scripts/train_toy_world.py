@@ -1108,7 +1108,7 @@ def main(argv=None) -> None:
     c = p.add_argument_group("critic")
     c.add_argument("--pairs", type=int, default=4, help="contrastive pairs per step (2 rows each)")
     c.add_argument("--decision-weight", type=float, default=20.0, help="loss weight of the Yes/No decision token(s)")
-    c.add_argument("--phases", type=lambda s: tuple(int(x) for x in s.split(",")), default=(4500, 7500),
+    c.add_argument("--phases", type=lambda s: tuple(int(x) for x in s.split(",")), default=(6000, 9000),
                    help="curriculum: steps where phase 2 (all TA facets) and phase 3 (TA + Phy + VQ) start at the latest")
     c.add_argument("--aux-weight", type=float, default=1.0, help="weight of the auxiliary vision loss (per-token colours and shapes, "
                    "count, background, motions, read linearly off the merged vision tokens; training only)")
