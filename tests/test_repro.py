@@ -131,11 +131,42 @@ def test_repro_notebook_smoke(name, tmp_path, caplog):
         base = ours.loc["Wan2.1-1.3B-T2V [tiny preset]"]
         assert pd.isna(base["Overall"]) and "not evaluated" in base["Source"]
         assert list((tmp_path / "videos" / "base" / "Material").glob("*-0.mp4"))
+        # every baseline row trained and generated: the paper's label [tiny preset], its videos, a finite training reward
+        rows = {"vanilla_drf": "Vanilla-DRF (7B)", "pickscore": "PickScore", "videoalign": "VideoAlign", "flow_grpo": "Flow-GRPO",
+                "flow_dpo": "Flow-DPO"}
+        for method, row in rows.items():
+            assert "not evaluated" in ours.loc[f"{row} [tiny preset]", "Source"], row
+            assert list((tmp_path / "videos" / method / "Material").glob("*-0.mp4")), method
+        log = pd.DataFrame(doc["train_log"])
+        assert set(log["method"]) == {*rows, "diffusion_drf"} and log["reward_value"].map(math.isfinite).all(), log
+        assert (log.loc[log["method"].str.startswith("flow_"), "reward"] == "videoalign").all(), log
     if name == "fig7_training_dynamics":
-        assert set(table.index) == {"Vanilla-DRF", "Diffusion-DRF"} and table["score"].notna().all()
+        assert set(table.index) == {"PickScore", "VideoAlign", "Vanilla-DRF", "Diffusion-DRF"} and table["score"].notna().all()
+        assert table["train_reward"].map(math.isfinite).all(), table
+    if name == "fig2_8_gradient_heatmaps":  # the figures' rows, top to bottom, each a gradient that reached the pixels
+        assert list(table.index) == ["VideoAlign", "Vanilla-DRF", "Diffusion-DRF"], table.index
+        assert (table["mean"] > 0).all() and table["top10_share"].between(0.1, 1).all(), table
+    if name == "fig9_10_single_prompt":  # each reward moved the model away from the base, same seed
+        assert list(table.index) == ["base"] + [f"{r} (2 steps)" for r in ("VideoAlign", "PickScore", "Vanilla-DRF", "Diffusion-DRF")]
+        assert (table["mean_abs_change_vs_base"].iloc[1:] > 0).all(), table
+    if name == "table6_cogvideox":
+        ours = table[~table["Source"].str.startswith("paper")]
+        assert list(ours.index) == [f"{r} [tiny preset]" for r in ("CogVideoX", "w/ Diffusion-DRF", "w/ Flow-DPO")], ours.index
+        log = pd.DataFrame(doc["train_log"])
+        assert set(log["method"]) == {"diffusion_drf", "flow_dpo"} and log["reward"].map(math.isfinite).all(), log
     if name == "fig6_pairwise":
         ours = table[~table["Source"].str.startswith("paper")]
-        assert ours[["Base model wins", "Ties", "Diffusion-DRF wins"]].sum(axis=1).tolist() == pytest.approx([100.0])
+        assert ours["Source"].str.contains("judge: VideoAlign").all(), ours["Source"]
+        # both panels, VideoAlign's four dimensions each, every prompt a win, a tie or a loss
+        left, right = (ours[ours["Source"].str.endswith(p)] for p in ("Base model vs Diffusion-DRF", "Flow-GRPO vs Diffusion-DRF"))
+        assert list(left.index) == list(right.index) == ["TA", "VQ", "MQ", "OA"], (left.index, right.index)
+        assert left[["Base model wins", "Ties", "Diffusion-DRF wins"]].sum(axis=1).tolist() == pytest.approx([100.0] * 4)
+        assert right[["Flow-GRPO wins", "Ties", "Diffusion-DRF wins"]].sum(axis=1).tolist() == pytest.approx([100.0] * 4)
+        assert left["Flow-GRPO wins"].isna().all() and right["Base model wins"].isna().all()
+        # the three models' videos differ: each trained step moved its model, so the judge's scores differ
+        s = doc["scores"]
+        assert set(s) == {"Base model", "Diffusion-DRF", "Flow-GRPO"} and all(list(v) == ["TA", "VQ", "MQ", "OA"] for v in s.values())
+        assert s["Base model"]["OA"] != s["Diffusion-DRF"]["OA"] and s["Base model"]["OA"] != s["Flow-GRPO"]["OA"]
     if name == "table7_ablation":
         # this run's measurements, one per point of Table 7's N_f and K sweeps, finite, in the JSON and in the table
         grid = {(m["N_f"], m["K"]): m for m in doc["grid"]}
