@@ -162,9 +162,11 @@ def tiny_model_path(name: str) -> Path:
 
 
 # %% ../nbs/01_tiny.ipynb #133092db
-PACKAGED_MODELS = {  # name -> folder under drf_nb/data, and the training stage that writes it
-    "toy-world-generator": ("toy/generator", "dit"),
-    "toy-world-critic": ("toy/critic", "critic"),
+PACKAGED_MODELS = {  # name -> folder under drf_nb/data, and the script and stage that train it
+    "toy-world-generator": ("toy/generator", "train_toy_world.py", "dit"),
+    "toy-world-critic": ("toy/critic", "train_toy_world.py", "critic"),
+    "toy-world-pickscore": ("toy/pickscore", "train_toy_scalar_rewards.py", "pickscore"),
+    "toy-world-videoreward": ("toy/videoreward", "train_toy_scalar_rewards.py", "videoreward"),
 }
 
 def is_packaged_id(model_id: str) -> bool: return str(model_id) in PACKAGED_MODELS
@@ -172,11 +174,11 @@ def is_packaged_id(model_id: str) -> bool: return str(model_id) in PACKAGED_MODE
 def packaged_model_path(name: str) -> Path:
     "The folder of the shipped model `name`; `ModelUnavailable` (one line: what is missing, how to make it) if it is not installed."
     if name not in PACKAGED_MODELS: raise KeyError(f"unknown packaged model {name!r}; known: {', '.join(PACKAGED_MODELS)}")
-    folder, stage = PACKAGED_MODELS[name]
+    folder, script, stage = PACKAGED_MODELS[name]
     path = Path(str(importlib.resources.files("drf_nb"))) / "data" / folder
     if not (path / "model_index.json").exists() and not (path / "config.json").exists():
         raise ModelUnavailable(f"{name}: its weights are not in this installation ({path}); regenerate them with "
-                               f"scripts/train_toy_world.py (stage {stage}, then stage export; see toy_runs/README.md)")
+                               f"scripts/{script} (stage {stage}, then stage export; see toy_runs/README.md)")
     return path
 
 def resolve_model_id(model_id: str, default_tiny: str | None = None) -> str:

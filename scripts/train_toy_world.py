@@ -1067,7 +1067,7 @@ def export_models(args) -> None:
     for name, src in (("toy-world-generator", args.generator), ("toy-world-critic", args.critic)):
         src = Path(src)
         if not (src / "config.json").exists() and not (src / "model_index.json").exists():
-            raise SystemExit(f"export: {src} is not a save_pretrained folder (train the {PACKAGED_MODELS[name][1]} stage first)")
+            raise SystemExit(f"export: {src} is not a save_pretrained folder (train the {PACKAGED_MODELS[name][2]} stage first)")
         dest = data / PACKAGED_MODELS[name][0]
         tmp = dest.with_name(dest.name + ".tmp"); shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(src, tmp, ignore=shutil.ignore_patterns("*.tmp", "__pycache__"))
