@@ -36,9 +36,13 @@ VARIANTS = {
     "ta_phy": {"reward": {"dimensions": ["TA", "Phy"]}},
     "ta_vq": {"reward": {"dimensions": ["TA", "VQ"]}},
     "binary": {"reward": {"binary_only": True}},
+    "pickscore": {"reward": {"kind": "pickscore"}},  # the scalar-reward baselines (the toy preset's toy PickScore / VideoReward)
+    "videoalign": {"reward": {"kind": "videoalign"}},
 }
 # --standins: the toy preset's sizes with drf_nb.tiny's random models and the scripted answerer (a smoke run of the grid)
 STANDINS = {"generator": {"model_id": "tiny", "max_sequence_length": 16}, "critic": {"model_id": "tiny", "min_pixels": 28 * 28 * 4, "max_pixels": 56 * 56},
+            "reward": {"pickscore_model_id": "tiny", "pickscore_processor_id": "tiny", "videoalign_model_id": "tiny", "videoalign_max_pixels": 56 * 56,
+                       "videoalign_min_pixels": 28 * 28 * 4},
             "training": {"max_steps": 2}, "sampling": {"train_steps": 2, "inference_steps": 2, "backprop_steps": 1}}
 METRICS = ("TA score", "Phy score", "VQ score", "TA", "Phy", "VQ")
 
