@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import html
+import json
 import shutil
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ from .world import (WorldDecomposer, corrupt_spec, facets_of, judge_generator, p
 
 # %% auto #0
 __all__ = ['IN_PLACE_KINDS', 'world_training_data', 'held_out_scenes', 'judge_now', 'finetune_and_judge', 'summarize_seeds',
-           'wrong_object_gradient', 'failing_scenes', 'run_world_demo']
+           'run_world_grid', 'gain_vs_spread', 'wrong_object_gradient', 'failing_scenes', 'run_world_demo']
 
 # %% ../nbs/16_world_runs.ipynb #6483c49c
 def world_training_data(cfg: DRFConfig, out_dir, n: int | None = None, seed: int = 0, answerer=None, progress: bool = True,
@@ -78,7 +79,44 @@ def summarize_seeds(runs: list[dict], keys=("TA", "Phy", "VQ")) -> pd.DataFrame:
         for k in keys: rows.append(dict(label=r["label"], seed=r["seed"], metric=k, before=r["before"][k], after=r["after"][k]))
     df = pd.DataFrame(rows)
     df["change"] = df.after - df.before
-    return df.groupby(["label", "metric"])[["before", "after", "change"]].agg(["mean", "std"]).round(3)
+    return df.groupby(["label", "metric"], sort=False)[["before", "after", "change"]].agg(["mean", "std"]).round(3)
+
+# %% ../nbs/16_world_runs.ipynb #306fc32f
+def run_world_grid(cfg: DRFConfig, variants: dict, seeds, data_dir, eval_specs: list, out_dir, judge_every: int | None = None,
+                   progress: bool = True) -> list[dict]:
+    """`finetune_and_judge` for every variant (name -> config overrides) and seed; each finished run is written to
+    `out_dir/runs/<name>-s<seed>.json` (verdict tables beside it as CSV) and read back instead of rerun."""
+    out, results = Path(out_dir), []
+    for name, over in variants.items():
+        for seed in seeds:
+            path = out / "runs" / f"{name}-s{seed}.json"
+            if path.exists():
+                results.append(json.loads(path.read_text())); continue
+            run_cfg = load_config(cfg, {**over, "training": {**over.get("training", {}), "output_dir": str(out / "scratch" / f"{name}-s{seed}")}})
+            r = finetune_and_judge(run_cfg, data_dir, eval_specs, seed=seed, label=name, judge_every=judge_every, progress=progress)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            r.pop("before_table").to_csv(path.with_suffix(".before.csv"), index=False)
+            r.pop("after_table").to_csv(path.with_suffix(".after.csv"), index=False)
+            tmp = path.with_suffix(".json.part"); tmp.write_text(json.dumps(r, indent=1)); tmp.replace(path)  # whole or absent
+            results.append(r)
+    return results
+
+def gain_vs_spread(results: list[dict], label: str = "diffusion_drf") -> dict:
+    """`label`'s mean TA score after training against the base model's (judged once, on the same noise), the seed-to-seed
+    standard deviation, and whether gain > 3 x std with Phy and VQ scores no lower than the base by more than that std."""
+    runs = [r for r in results if r["label"] == label]
+    if len(runs) < 2: raise ValueError(f"gain_vs_spread: {label!r} has {len(runs)} seed(s); the spread needs at least 2")
+    after = {m: np.array([r["after"][m] for r in runs]) for m in ("TA score", "Phy score", "VQ score")}
+    base = {m: runs[0]["before"][m] for m in after}
+    spread = float(after["TA score"].std(ddof=1))
+    gain = float(after["TA score"].mean() - base["TA score"])
+    drop = {m: float(base[m] - after[m].mean()) for m in ("Phy score", "VQ score")}
+    ta_met, rest_met = gain > 3 * spread, all(d <= spread for d in drop.values())
+    text = (f"TA score: base {base['TA score']:.3f}, after {after['TA score'].mean():.3f} (gain {gain:+.3f}) vs 3 x seed std "
+            f"{3 * spread:.3f} over {len(runs)} seeds: {'met' if ta_met else 'NOT met'}; Phy/VQ drop "
+            f"{drop['Phy score']:+.3f}/{drop['VQ score']:+.3f} vs spread {spread:.3f}: {'met' if rest_met else 'NOT met'}")
+    return dict(base=base["TA score"], after=float(after["TA score"].mean()), gain=gain, spread=spread, drop=drop, ta_met=ta_met,
+                rest_met=rest_met, seeds=len(runs), text=text)
 
 # %% ../nbs/16_world_runs.ipynb #28e47389
 IN_PLACE_KINDS = ("wrong colour", "shape change", "teleport")  # corruptions that change one object and leave the rest where they were

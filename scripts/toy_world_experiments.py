@@ -18,16 +18,14 @@ config overrides to every run (e.g. --set training.max_steps=100 generator.model
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from drf_nb.annotation import ScriptedAnswerer
 from drf_nb.config import load_config, overrides_from_strings, run_reporting_errors
-from drf_nb.world_runs import finetune_and_judge, held_out_scenes, world_training_data
+from drf_nb.world_runs import gain_vs_spread, held_out_scenes, run_world_grid, summarize_seeds, world_training_data
 
 VARIANTS = {
     "diffusion_drf": {},
@@ -50,48 +48,15 @@ METRICS = ("TA score", "Phy score", "VQ score", "TA", "Phy", "VQ")
 def run_grid(args) -> list[dict]:
     out = Path(args.out)
     base = load_config(load_config("toy", STANDINS) if args.standins else "toy", overrides_from_strings(args.set or []))
+    if args.steps: base = load_config(base, {"training": {"max_steps": args.steps}})
+    base = load_config(base, {"training": {"report_to": "none"}})
     data = world_training_data(base, out / "data", args.train_prompts, seed=args.data_seed,
                                answerer=ScriptedAnswerer() if args.standins else None)
     eval_specs = held_out_scenes(base, args.eval_prompts, seed=args.data_seed)
-    results = []
-    for variant in args.variants:
-        for seed in args.seeds:
-            path = out / "runs" / f"{variant}-s{seed}.json"
-            if path.exists():
-                results.append(json.loads(path.read_text())); continue
-            cfg = load_config(base, {**VARIANTS[variant], "training": {"output_dir": str(out / "scratch" / f"{variant}-s{seed}"),
-                                                                       "report_to": "none", **({"max_steps": args.steps} if args.steps else {})}})
-            r = finetune_and_judge(cfg, data, eval_specs, seed=seed, label=variant, judge_every=args.judge_every)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            r.pop("before_table").to_csv(path.with_suffix(".before.csv"), index=False)
-            r.pop("after_table").to_csv(path.with_suffix(".after.csv"), index=False)
-            tmp = path.with_suffix(".json.part"); tmp.write_text(json.dumps(r, indent=1)); tmp.replace(path)
-            print(f"{variant} seed {seed}: TA score {r['before']['TA score']:.3f} -> {r['after']['TA score']:.3f} ({r['seconds']:.0f} s)")
-            results.append(r)
+    results = run_world_grid(base, {v: VARIANTS[v] for v in args.variants}, args.seeds, data, eval_specs, out, judge_every=args.judge_every)
+    for r in results:
+        print(f"{r['label']} seed {r['seed']}: TA score {r['before']['TA score']:.3f} -> {r['after']['TA score']:.3f} ({r['seconds']:.0f} s)")
     return results
-
-
-def summary(results: list[dict]) -> pd.DataFrame:
-    rows = [dict(variant=r["label"], seed=r["seed"], metric=m, before=r["before"][m], after=r["after"][m]) for r in results for m in METRICS]
-    df = pd.DataFrame(rows)
-    df["change"] = df.after - df.before
-    return df.groupby(["variant", "metric"], sort=False)[["before", "after", "change"]].agg(["mean", "std"])
-
-
-def issue_check(results: list[dict]) -> str:
-    "Diffusion-DRF's TA score gain against 3x its seed-to-seed spread; Phy/VQ no worse than that spread."
-    runs = [r for r in results if r["label"] == "diffusion_drf"]
-    if len(runs) < 2: return "the check needs diffusion_drf with at least two seeds"
-    after = {m: np.array([r["after"][m] for r in runs]) for m in ("TA score", "Phy score", "VQ score")}
-    base = {m: runs[0]["before"][m] for m in after}  # the base model, judged once on the same noise
-    spread = float(after["TA score"].std(ddof=1))
-    gain = float(after["TA score"].mean() - base["TA score"])
-    ok_ta = gain > 3 * spread
-    worse = {m: float(base[m] - after[m].mean()) for m in ("Phy score", "VQ score")}
-    ok_rest = all(w <= spread for w in worse.values())
-    return (f"TA score: base {base['TA score']:.3f}, after {after['TA score'].mean():.3f} (gain {gain:+.3f}) vs 3 x seed std "
-            f"{3 * spread:.3f} over {len(runs)} seeds: {'met' if ok_ta else 'NOT met'}; Phy/VQ drop "
-            f"{worse['Phy score']:+.3f}/{worse['VQ score']:+.3f} vs spread {spread:.3f}: {'met' if ok_rest else 'NOT met'}")
 
 
 def main(argv=None) -> int:
@@ -111,8 +76,8 @@ def main(argv=None) -> int:
     def job(args):
         results = run_grid(args)
         with pd.option_context("display.width", 160, "display.max_columns", 20):
-            print(summary(results).round(3))
-        print(issue_check(results))
+            print(summarize_seeds(results, METRICS))
+        if "diffusion_drf" in args.variants and len(args.seeds) >= 2: print(gain_vs_spread(results)["text"])
         return 0
     return run_reporting_errors("toy_world_experiments", job, args)
 
