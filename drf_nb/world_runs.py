@@ -22,7 +22,7 @@ from .config import DRFConfig, load_config
 from .frames import subsample_indices
 from .reward import gradient_heatmaps, pixel_gradient, plot_gradient_heatmaps, single_prompt_samples
 from .sampling import load_generator
-from .training import DRFTrainer, _gif_b64
+from .training import DRFTrainer, _gif_b64, build_trainer
 from .world import (WorldDecomposer, corrupt_spec, facets_of, judge_generator, pass_rates, reference_video, render,
                           world_scenes, write_world_dataset)
 
@@ -56,20 +56,20 @@ def judge_now(trainer: DRFTrainer, specs: list, seed: int = 0) -> tuple:
 
 def finetune_and_judge(cfg: DRFConfig, data_dir, eval_specs: list, seed: int = 0, label: str = "", judge_every: int | None = None,
                        progress: bool = True) -> dict:
-    """Train `cfg` (its `training.max_steps`) on the annotation folder `data_dir` with `training.seed=seed`; judge
+    """Train `cfg` (its `training.method` and `training.max_steps`) on the annotation folder `data_dir` with `training.seed=seed`; judge
     `eval_specs` before and after, and every `judge_every` steps if given (Fig. 7's curve). Returns the run's record:
     label, seed, steps, seconds, pass rates before and after, the curve [(step, pass rates)], the logged rewards, and
     the verdict tables."""
     cfg = load_config(cfg, {"training": {"dataset_path": str(data_dir), "seed": seed}})
     t0, steps = time.time(), cfg.training.max_steps
-    trainer = DRFTrainer(cfg, device="cpu")
+    trainer = build_trainer(cfg, device="cpu")  # the trainer of training.method: Diffusion-DRF's, or a baseline's (Flow-GRPO, Flow-DPO, ...)
     _, before = judge_now(trainer, eval_specs)
     curve = [(0, pass_rates(before))]
     for stop in ([*range(judge_every, steps, judge_every), steps] if judge_every else [steps]):
         trainer.train(progress=progress, overwrite=len(curve) == 1, stop_after=stop)  # later calls continue in memory
         _, after = judge_now(trainer, eval_specs)
         curve.append((stop, pass_rates(after)))
-    return dict(label=label or cfg.reward.kind, seed=seed, steps=steps, seconds=time.time() - t0, before=curve[0][1],
+    return dict(label=label or cfg.reward.kind, seed=seed, method=cfg.training.method, trainer=type(trainer).__name__, steps=steps, seconds=time.time() - t0, before=curve[0][1],
                 after=curve[-1][1], curve=curve, rewards=[r.reward for r in trainer.history], before_table=before, after_table=after)
 
 def summarize_seeds(runs: list[dict], keys=("TA", "Phy", "VQ")) -> pd.DataFrame:

@@ -36,6 +36,10 @@ VARIANTS = {
     "binary": {"reward": {"binary_only": True}},
     "pickscore": {"reward": {"kind": "pickscore"}},  # the scalar-reward baselines (the toy preset's toy PickScore / VideoReward)
     "videoalign": {"reward": {"kind": "videoalign"}},
+    # the RL baselines (issue 14) on the toy VideoReward, as the papers run them on VideoReward
+    "flow_grpo": {"training": {"method": "flow_grpo"}, "reward": {"kind": "videoalign"}},
+    "flow_dpo": {"training": {"method": "flow_dpo"}, "reward": {"kind": "videoalign"}},
+    "flow_rwr": {"training": {"method": "flow_rwr"}, "reward": {"kind": "videoalign"}},
 }
 # --standins: the toy preset's sizes with drf_nb.tiny's random models and the scripted answerer (a smoke run of the grid)
 STANDINS = {"generator": {"model_id": "tiny", "max_sequence_length": 16}, "critic": {"model_id": "tiny", "min_pixels": 28 * 28 * 4, "max_pixels": 56 * 56},
