@@ -1147,7 +1147,7 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--save-every-s", type=float, default=180.0, help="seconds between checkpoints")
-    p.add_argument("--eval-every", type=int, default=None, help="steps between held-out evaluations (vae 250, critic 300)")
+    p.add_argument("--eval-every", type=int, default=None, help="steps between held-out evaluations (vae 250, critic 600: its 432 held-out rows take minutes)")
     p.add_argument("--eval-n", type=int, default=None, help="vae: held-out scenes; critic: held-out pairs per TA facet, Phy and VQ (vae 32, critic 24)")
     p.add_argument("--log-every", type=int, default=10)
     c = p.add_argument_group("critic")
@@ -1203,7 +1203,7 @@ def main(argv=None) -> None:
     if not args.out: p.error(f"--out is required for stage {args.stage}")
     if args.size % 16: p.error(f"--size {args.size}: must be a multiple of 16 (the Wan VAE)")
     if args.frames < 5 or (args.frames - 1) % 4: p.error(f"--frames {args.frames}: must be 1 + 4k with k >= 1")
-    defaults = {"vae": dict(steps=30000, lr=2e-3, batch=8, eval_every=250, eval_n=32), "critic": dict(steps=12000, lr=5e-4, eval_every=300, eval_n=24),
+    defaults = {"vae": dict(steps=30000, lr=2e-3, batch=8, eval_every=250, eval_n=32), "critic": dict(steps=12000, lr=5e-4, eval_every=600, eval_n=24),
                 "dit": dict(steps=40000, lr=3e-4, batch=16, eval_every=500, eval_n=32)}
     for k, v in defaults[args.stage].items():
         if getattr(args, k) is None: setattr(args, k, v)
