@@ -28,7 +28,8 @@ from .world import (WorldDecomposer, corrupt_spec, facets_of, judge_generator, p
 
 # %% auto #0
 __all__ = ['IN_PLACE_KINDS', 'world_training_data', 'held_out_scenes', 'judge_now', 'finetune_and_judge', 'summarize_seeds',
-           'run_world_grid', 'gain_vs_spread', 'wrong_object_gradient', 'failing_scenes', 'run_world_demo']
+           'run_world_grid', 'gain_vs_spread', 'world_experiment', 'world_curves', 'plot_world_curves',
+           'wrong_object_gradient', 'failing_scenes', 'run_world_demo']
 
 # %% ../nbs/16_world_runs.ipynb #6483c49c
 def world_training_data(cfg: DRFConfig, out_dir, n: int | None = None, seed: int = 0, answerer=None, progress: bool = True,
@@ -117,6 +118,36 @@ def gain_vs_spread(results: list[dict], label: str = "diffusion_drf") -> dict:
             f"{drop['Phy score']:+.3f}/{drop['VQ score']:+.3f} vs spread {spread:.3f}: {'met' if rest_met else 'NOT met'}")
     return dict(base=base["TA score"], after=float(after["TA score"].mean()), gain=gain, spread=spread, drop=drop, ta_met=ta_met,
                 rest_met=rest_met, seeds=len(runs), text=text)
+
+# %% ../nbs/16_world_runs.ipynb #ef8e1190
+def world_experiment(variants: dict, seeds=(0,), n_train: int = 16, n_eval: int = 16, steps: int | None = None,
+                     judge_every: int | None = None, out_dir="runs/world", cfg: DRFConfig | str = "toy", data_seed: int = 0,
+                     answerer=None, progress: bool = False) -> list[dict]:
+    """Annotate `n_train` training-stream captions (the critic of `cfg`, or `answerer`) and run `run_world_grid` over
+    `variants` x `seeds`, judged on `n_eval` held-out captions; `steps` overrides `training.max_steps`. Resumes."""
+    out = Path(out_dir)
+    base = load_config(cfg, {"training": {"report_to": "none", "checkpoint_every": 10 ** 6, "validate_every": 10 ** 6,
+                                          **({"max_steps": steps} if steps else {})}})
+    data = world_training_data(base, out / "data", n_train, seed=data_seed, answerer=answerer, progress=progress)
+    return run_world_grid(base, variants, seeds, data, held_out_scenes(base, n_eval, data_seed), out, judge_every, progress)
+
+def world_curves(results: list[dict], metric: str = "TA score") -> pd.DataFrame:
+    "One row per (label, seed, step) of each run's judged checkpoints: `metric`'s value there."
+    return pd.DataFrame([dict(label=r["label"], seed=r["seed"], step=int(s), value=float(v[metric])) for r in results for s, v in r["curve"]])
+
+def plot_world_curves(results: list[dict], metric: str = "TA score", title: str = "") -> go.Figure:
+    "Fig. 7 in the world: `metric` on the held-out captions over training steps, mean over seeds per label, the base model dashed."
+    df = world_curves(results, metric)
+    fig = go.Figure()
+    for label, g in df.groupby("label", sort=False):
+        m = g.groupby("step").value.agg(["mean", "std"]).reset_index()
+        fig.add_trace(go.Scatter(x=m.step, y=m["mean"], mode="lines+markers", name=label,
+                                 error_y=dict(type="data", array=m["std"].fillna(0), visible=bool(g.seed.nunique() > 1))))
+    base = df[df.step == 0].value.mean()
+    fig.add_hline(y=base, line_dash="dash", annotation_text="base model")
+    fig.update_layout(title=title or f"{metric} of held-out captions (the world's judge) over training", xaxis_title="step",
+                      yaxis_title=metric, height=380)
+    return fig
 
 # %% ../nbs/16_world_runs.ipynb #28e47389
 IN_PLACE_KINDS = ("wrong colour", "shape change", "teleport")  # corruptions that change one object and leave the rest where they were

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import pandas as pd
 
 from drf_nb.annotation import ScriptedAnswerer
 from drf_nb.config import load_config, overrides_from_strings, run_reporting_errors
-from drf_nb.world_runs import gain_vs_spread, held_out_scenes, run_world_grid, summarize_seeds, world_training_data
+from drf_nb.world_runs import gain_vs_spread, summarize_seeds, world_experiment
 
 VARIANTS = {
     "diffusion_drf": {},
@@ -50,14 +49,10 @@ METRICS = ("TA score", "Phy score", "VQ score", "TA", "Phy", "VQ")
 
 
 def run_grid(args) -> list[dict]:
-    out = Path(args.out)
     base = load_config(load_config("toy", STANDINS) if args.standins else "toy", overrides_from_strings(args.set or []))
-    if args.steps: base = load_config(base, {"training": {"max_steps": args.steps}})
-    base = load_config(base, {"training": {"report_to": "none"}})
-    data = world_training_data(base, out / "data", args.train_prompts, seed=args.data_seed,
-                               answerer=ScriptedAnswerer() if args.standins else None)
-    eval_specs = held_out_scenes(base, args.eval_prompts, seed=args.data_seed)
-    results = run_world_grid(base, {v: VARIANTS[v] for v in args.variants}, args.seeds, data, eval_specs, out, judge_every=args.judge_every)
+    results = world_experiment({v: VARIANTS[v] for v in args.variants}, args.seeds, args.train_prompts, args.eval_prompts, args.steps,
+                               args.judge_every, args.out, base, args.data_seed, answerer=ScriptedAnswerer() if args.standins else None,
+                               progress=True)
     for r in results:
         print(f"{r['label']} seed {r['seed']}: TA score {r['before']['TA score']:.3f} -> {r['after']['TA score']:.3f} ({r['seconds']:.0f} s)")
     return results
