@@ -26,6 +26,7 @@ from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, U
 import drf_nb
 from .config import DRFConfig, load_config
 from .critic import QwenVLCritic
+from .decoding import _LIGHT_CACHE, LightDecoder
 from .reward import build_reward, single_prompt_samples
 from .sampling import PromptEmbeds, WanGenerator
 from .tiny import tiny_qwen_tokenizer, tiny_qwen_vl, tiny_qwen_vl_config, tiny_t5_tokenizer
@@ -284,6 +285,13 @@ def trace_step(cfg: DRFConfig, size: str = "paper", fake: bool = True, steps: in
         cfg = load_config(cfg, {"sampling": {"train_steps": sample_steps}})
     mode, t0 = fake_mode() if fake else None, time.time()
     gen, critic = build_models(size, cfg, mode, text_encoder != "precomputed")
+    light = []
+    if cfg.decoding.decoder == "light":  # a random LightDecoder of the default width, where decode_for_critic looks it up
+        with shapes_only(mode, real_data=False):
+            torch.manual_seed(0)
+            light = [LightDecoder(latent_channels=gen.vae.config.z_dim).to(gen.vae.dtype).eval().requires_grad_(False)]
+        light_key = (str(cfg.decoding.light_decoder_path), str(gen.device), str(gen.vae.dtype))
+        _LIGHT_CACHE[light_key] = light[0]
     g, r = cfg.generator, cfg.reward
     ref = torch.rand(r.num_reference_frames, 3, g.height, g.width, generator=torch.Generator().manual_seed(0)) * 2 - 1
     samples = single_prompt_samples(TRACE_PROMPT, cfg, TRACE_FACETS, reference_video=ref)
@@ -298,7 +306,8 @@ def trace_step(cfg: DRFConfig, size: str = "paper", fake: bool = True, steps: in
     tr.phase_hook = phase
     with shapes_only(mode), lb:  # the counter innermost, so that it sees the ops the step calls, not the fake mode's own
         # what exists before the step: every weight and buffer (float32 master copies included), the reference frames
-        lb.track(list(gen.parameters()), list(gen.buffers()), list(critic.parameters()), list(critic.buffers()), ref)
+        lb.track(list(gen.parameters()), list(gen.buffers()), list(critic.parameters()), list(critic.buffers()), ref,
+                 [p for m in light for p in m.parameters()])
         lb.untrack(te)
         static = lb.live
         lb.watch_grads(tr.trainable)
@@ -311,6 +320,7 @@ def trace_step(cfg: DRFConfig, size: str = "paper", fake: bool = True, steps: in
         for _ in range(steps):
             lb.set_phase(f"{tr.step}:start")
             tr.training_step()
+    if light: _LIGHT_CACHE.pop(light_key, None)  # a later trace or run builds its own
     per_step = [{} for _ in range(steps)]
     for key, peak in sorted(lb.phase_peak.items(), key=lambda kv: _phase_order(kv[0])):
         s, name = key.split(":", 1) if ":" in key else ("", "")
@@ -319,7 +329,7 @@ def trace_step(cfg: DRFConfig, size: str = "paper", fake: bool = True, steps: in
                                       flops=int(lb.phase_flops.get(key, 0)), grad_at_peak=lb.phase_peak_grad.get(key, 0))
     step_peaks = [max(v["peak"] for v in p.values()) for p in per_step]
     point = dict(N_f=r.num_frames, K=cfg.sampling.backprop_steps, T=cfg.sampling.train_steps,
-                 checkpointing=cfg.sampling.checkpointing, finetune=cfg.training.finetune, text_encoder=text_encoder,
+                 checkpointing=cfg.sampling.checkpointing, finetune=cfg.training.finetune, text_encoder=text_encoder, decoder=cfg.decoding.decoder,
                  mixed_precision=cfg.training.mixed_precision)
     return StepTrace(size=size, fake=fake, point=point, static_bytes=static, step_peaks=step_peaks, phases=per_step,
                      seconds=time.time() - t0, **sizes)

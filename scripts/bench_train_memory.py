@@ -40,9 +40,9 @@ FINETUNE = ["full", "lora"]
 GB = 2 ** 30
 
 
-def point_config(size: str, nf: int, k: int, checkpointing: str, finetune: str, mixed_precision: str):
+def point_config(size: str, nf: int, k: int, checkpointing: str, finetune: str, mixed_precision: str, decoder: str = "vae"):
     from drf_nb.config import load_config
-    over = {"reward": {"num_frames": nf, "num_reference_frames": 10 if size == "paper" else 4},
+    over = {"decoding": {"decoder": decoder, **({"light_decoder_path": "(traced: a random LightDecoder)"} if decoder == "light" else {})},"reward": {"num_frames": nf, "num_reference_frames": 10 if size == "paper" else 4},
             "sampling": {"backprop_steps": k, "checkpointing": checkpointing},
             "training": {"finetune": finetune, "report_to": "none", "output_dir": "/tmp/bench_train_memory", "checkpoint_every": 10 ** 6,
                          "validate_every": 10 ** 6, "mixed_precision": mixed_precision}}
@@ -53,7 +53,7 @@ def point_config(size: str, nf: int, k: int, checkpointing: str, finetune: str, 
 def fake_row(nf, k, mode, ft, a) -> dict:
     "One grid point traced with fake tensors: the row of the table and of the JSON."
     from drf_nb.memory import flop_breakdown, gpu_estimate, sharded_peak, step_seconds, trace_step
-    cfg = point_config("paper", nf, k, mode, ft, "bf16")
+    cfg = point_config("paper", nf, k, mode, ft, "bf16", a.decoder)
     T = cfg.sampling.train_steps
     ss = None if a.sample_steps is None else min(T, k + a.sample_steps)
     tr = trace_step(cfg, "paper", fake=True, steps=a.steps, text_encoder=a.text_encoder, sample_steps=ss)
@@ -62,7 +62,7 @@ def fake_row(nf, k, mode, ft, a) -> dict:
         key = "DiT forward, no grad (T-K steps)"
         flops[key] = flops[key] * (T - k) // (ss - k)
     total = sum(flops.values())
-    row = dict(N_f=nf, K=k, T=T, checkpointing=mode, finetune=ft, text_encoder=a.text_encoder, traced_sample_steps=ss or T,
+    row = dict(N_f=nf, K=k, T=T, checkpointing=mode, finetune=ft, text_encoder=a.text_encoder, decoder=a.decoder, traced_sample_steps=ss or T,
                first_step_gb=tr.first_peak / GB, steady_gb=tr.steady_peak / GB, gpu_estimate_gb=gpu_estimate(tr.steady_peak) / GB,
                paper_vram_gb=PAPER_VRAM.get((nf, k)), static_gb=tr.static_bytes / GB,
                peak_phase=max(tr.phases[-1], key=lambda p: tr.phases[-1][p]["peak"]),
@@ -196,6 +196,8 @@ def main():
     p.add_argument("--text-encoder", choices=["resident", "offload", "precomputed"], default="offload",
                    help="UMT5-XXL held on the GPU, brought there only to encode (generator.offload_text_encoder, the default), "
                         "or prompt embeddings computed beforehand (the encoder never on the GPU)")
+    p.add_argument("--decoder", choices=["vae", "light"], default="vae",
+                   help="--fake: the critic's frames from the Wan VAE (the default) or a LightDecoder of the default width (random weights)")
     p.add_argument("--sample-steps", type=int, default=1,
                    help="--fake: no-grad sampling steps traced before the K steps (shape-identical; FLOPs scaled to T); -1: all")
     p.add_argument("--gpus", type=int, default=32, help="GPUs for the ZeRO-2 / FSDP per-GPU rows (the paper: 32)")
@@ -205,6 +207,7 @@ def main():
     a = p.parse_args()
     if a.sample_steps is not None and a.sample_steps < 0: a.sample_steps = None
     if a.steps < 1: p.error(f"--steps={a.steps}: must be >= 1")
+    if a.decoder != "vae" and not a.fake: p.error("--decoder light: traced only (--fake); a GPU run needs a distilled LightDecoder folder")
     if a.point:
         nf, k, mode, ft = a.point.split(":")
         print("RESULT " + json.dumps(run_point(a.size, int(nf), int(k), a.steps, mode, ft, a.text_encoder)), flush=True)
