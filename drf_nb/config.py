@@ -482,7 +482,7 @@ def tiny_config() -> DRFConfig:
     )
 
 def toy_config() -> DRFConfig:
-    """The toy world (`drf_nb.world`): its trained generator and critic, shipped in the package, at the world's size
+    """The toy world (`drf_nb.world`): its trained generator, critic, PickScore and VideoReward, shipped in the package, at the world's size
     (48x48, 9 frames). The one preset where a run can be judged better or worse on a CPU (by the world's pixel judge)."""
     return DRFConfig(
         preset="toy",
@@ -490,8 +490,10 @@ def toy_config() -> DRFConfig:
                                   flow_shift=3.0, max_sequence_length=320, dtype="float32", fps=16),
         critic=CriticConfig(model_id="toy-world-critic", dtype="float32", gradient_checkpointing=False, attn_implementation="sdpa",
                             min_pixels=112 * 112, max_pixels=512 * 288),
-        reward=RewardConfig(num_frames=9, num_reference_frames=9, videoalign_model_id="tiny", pickscore_model_id="tiny",
-                            pickscore_processor_id="tiny", scalar_dtype="float32", videoalign_max_pixels=56 * 56, videoalign_min_pixels=28 * 28 * 4),
+        # the scalar-reward baselines: the toy world's own PickScore and VideoReward (scripts/train_toy_scalar_rewards.py)
+        reward=RewardConfig(num_frames=9, num_reference_frames=9, videoalign_model_id="toy-world-videoreward", pickscore_model_id="toy-world-pickscore",
+                            pickscore_processor_id="toy-world-pickscore", scalar_dtype="float32", videoalign_max_pixels=112 * 112,
+                            videoalign_min_pixels=112 * 112, videoalign_norm_mean=[0.0, 0.0, 0.0], videoalign_norm_std=[1.0, 1.0, 1.0]),
         sampling=SamplingConfig(train_steps=10, inference_steps=20, backprop_steps=2),
         decoding=DecodingConfig(),
         training=TrainingConfig(learning_rate=1e-4, num_gpus=1, max_steps=200, mixed_precision="no", lora_rank=8, lora_alpha=8,

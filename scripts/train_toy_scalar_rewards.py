@@ -354,7 +354,7 @@ def main(argv=None) -> None:
     p.add_argument("stage", choices=["pickscore", "videoreward", "export"])
     p.add_argument("--out", help="run folder (checkpoint/, train.log)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint if there is one")
-    p.add_argument("--steps", type=int, default=None, help="optimizer steps (pickscore 2000, videoreward 2000)")
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps (pickscore 1500, videoreward 2000)")
     p.add_argument("--batch", type=int, default=None, help="frames (pickscore 32) or video pairs (videoreward 4) per step")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (pickscore 1e-3, videoreward 5e-4)")
     p.add_argument("--width", type=int, default=None, help="hidden size of both towers (pickscore 128, videoreward 128; new runs only)")
@@ -376,7 +376,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     if args.stage == "export": return export(args)
     if not args.out: p.error(f"--out is required for stage {args.stage}")
-    defaults = {"pickscore": dict(steps=2000, batch=32, lr=1e-3, width=128, vocab_size=512, eval_n=256),
+    defaults = {"pickscore": dict(steps=1500, batch=32, lr=1e-3, width=128, vocab_size=512, eval_n=256),
                 "videoreward": dict(steps=2000, batch=4, lr=5e-4, width=128, vocab_size=2048, eval_n=96)}[args.stage]
     for k, v in defaults.items():
         if getattr(args, k) is None: setattr(args, k, v)
