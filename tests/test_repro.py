@@ -177,7 +177,7 @@ def test_repro_notebook_smoke(name, tmp_path, caplog):
         # the paper-size VRAM estimate of the fake-tensor trace: its own row, labelled as an estimate, the committed JSON's number
         est = table[table.index.str.endswith("[estimate, paper size]")]
         committed = json.loads((Path(__file__).resolve().parent.parent / "drf_nb" / "data" / "table7_memory_estimates.json").read_text())
-        default = [r for r in committed["rows"] if (r["checkpointing"], r["finetune"], r["text_encoder"]) == ("block", "full", "offload")]
+        default = [r for r in committed["rows"] if (r["checkpointing"], r["finetune"], r["text_encoder"], r.get("decoder", "vae")) == ("block", "full", "offload", "vae")]
         assert len(est) == len(default) >= 1 and est["Source"].str.contains("estimate, not a GPU run").all(), est
         assert sorted(est["VRAM estimate (GiB, fake-tensor trace)"]) == pytest.approx(sorted(r["gpu_estimate_gb"] for r in default))
         ours = table[table["Source"].str.startswith("this run") & ~table.index.str.endswith("[estimate, paper size]")]
