@@ -151,21 +151,26 @@ def eval_clip(ps: PickScore, args) -> dict:
                 kinds={k: float(np.mean(v)) for k, v in sorted(kinds.items())})
 
 
-def train_pickscore(args) -> None:
+def open_run(args) -> tuple:
+    "The run folder, its log, the checkpoint to resume (or None), its saved state and step (RNG restored)."
     out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
-    logf = out / "train.log"
     torch.manual_seed(args.seed)
     ck = ttw.latest(out) if args.resume else None
+    state = torch.load(ck / "state.pt", weights_only=False) if ck is not None else None
+    if state is not None: torch.set_rng_state(state["torch_rng"])
+    return out, out / "train.log", ck, state, state["step"] if state is not None else 0
+
+
+def train_pickscore(args) -> None:
+    out, logf, ck, state, step = open_run(args)
     if ck is not None:
         model, processor = CLIPModel.from_pretrained(ck / "model"), CLIPProcessor.from_pretrained(ck / "model")
-        state = torch.load(ck / "state.pt", weights_only=False); step = state["step"]; torch.set_rng_state(state["torch_rng"])
     else:
         corpus = [sample_scene(random.Random(TOKENIZER_SEED0 + i), args.size, args.size, args.frames).caption for i in range(args.tokenizer_scenes)]
         tok = train_clip_bpe(corpus, args.vocab_size)
         lens = [len(tok(c).input_ids) for c in corpus]
         log_line = f"tokenizer: CLIP BPE on {len(corpus)} captions, vocab {len(tok)}; tokens per caption max {max(lens)}, mean {np.mean(lens):.0f} (PickScore reads 77)"
         model, processor = build_clip(tok, args)
-        state, step = None, 0
         ttw.log(logf, log_line)
     ps = pickscore_of(model, processor)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.1, betas=(0.9, 0.98))
@@ -290,15 +295,8 @@ def eval_videoreward(vr: VideoReward, pairs) -> dict:
 
 
 def train_videoreward(args) -> None:
-    out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
-    logf = out / "train.log"
-    torch.manual_seed(args.seed)
-    ck = ttw.latest(out) if args.resume else None
-    if ck is not None:
-        model = load_videoreward_model(str(ck / "model"), dtype="float32")
-        state = torch.load(ck / "state.pt", weights_only=False); step = state["step"]; torch.set_rng_state(state["torch_rng"])
-    else:
-        model, state, step = build_videoreward(args), None, 0
+    out, logf, ck, state, step = open_run(args)
+    model = load_videoreward_model(str(ck / "model"), dtype="float32") if ck is not None else build_videoreward(args)
     vr = videoreward_of(model, args)
     params = list(model.parameters())
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
