@@ -45,6 +45,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import sys
 import time
@@ -535,11 +536,13 @@ def forward_rows(critic: QwenVLCritic, rows: list[Row]):
         p, a = critic._ids(critic.expand_prompt(critic.prompt_text(r.question), v)), critic.answer_ids(r.answer)
         if len(p) + len(a) > critic.max_positions: raise SystemExit(f"{r.dimension} row of {len(p) + len(a)} tokens exceeds max_positions")
         ids_rows.append(p + a); spans.append((len(p), len(a)))
+    forward_rows.prompts = [critic.expand_prompt(critic.prompt_text(r.question), v) for r, v in zip(rows, visuals)]  # for the grounding loss
     L = max(map(len, ids_rows))
     ids = torch.full((len(rows), L), critic.tokenizer.pad_token_id, dtype=torch.long)
     mask = torch.zeros((len(rows), L), dtype=torch.long)
     for i, row in enumerate(ids_rows): ids[i, :len(row)] = torch.tensor(row); mask[i, :len(row)] = 1
     hidden = critic.lm_hidden(ids, mask, visuals, feats)
+    forward_rows.hidden = hidden
     out = []
     for i, (p, a) in enumerate(spans):
         lp = critic.model.get_output_embeddings()(hidden[i, p - 1:p + a - 1]).float().log_softmax(-1)  # position t predicts t + 1
@@ -602,6 +605,67 @@ def aux_loss(heads: AuxHeads, rows: list[Row], features) -> torch.Tensor:
     return torch.stack(losses).mean() if losses else torch.zeros(())
 
 
+# ---- grounding loss on the language model (training only, like the auxiliary vision loss)
+# Without it the decision learned the global facets (background, count) but never an object's colour or shape: the
+# question's word must find the one or two video tokens of its object among ~80, and the decision token's loss alone
+# gave that attention almost no gradient. This loss asks the language model, at each object colour or shape word of a
+# TA question, what the video shows of it: at a shape word, the colours of the video's objects of that shape; at a
+# colour word, the shapes of its objects of that colour (none, if it has none). The decision then only has to compare
+# the word before ("red") with what was looked up at the word ("circle").
+GROUND_WORDS = re.compile(r"\b(" + "|".join(list(COLORS) + [s + "s?" for s in SHAPES]) + r")\b")
+N_GROUND = len(COLORS) + len(SHAPES)  # the head's outputs: colours, then shapes
+
+
+def grounding_targets(question: str, spec) -> list[tuple[int, int, torch.Tensor, torch.Tensor]]:
+    """(start, end, target, mask) per object colour or shape word of `question` (the template itself names none): for a
+    shape word, the multi-hot colours of the scene's objects of that shape; for a colour word, the multi-hot shapes of
+    its objects of that colour; `mask` selects the half of the head's outputs that is scored."""
+    out = []
+    for m in GROUND_WORDS.finditer(question.lower()):
+        w = m.group(1)
+        tgt, mask = torch.zeros(N_GROUND), torch.zeros(N_GROUND)
+        if w in COLORS:
+            mask[len(COLORS):] = 1
+            for o in spec.objects:
+                if o.color == w: tgt[len(COLORS) + _SHAPE_I[o.shape]] = 1
+        else:
+            shape = w[:-1] if w not in SHAPES else w
+            mask[:len(COLORS)] = 1
+            for o in spec.objects:
+                if o.shape == shape: tgt[_COLOR_I[o.color]] = 1
+        out.append((m.start(), m.end(), tgt, mask))
+    return out
+
+
+def grounding_positions(critic, prompt: str, question: str, spec) -> tuple[list[int], list[torch.Tensor], list[torch.Tensor]]:
+    "Token positions (the last token of each word) in `prompt`'s ids, with the targets and masks of `grounding_targets`."
+    base = prompt.rfind(question)
+    if base < 0 or spec is None: return [], [], []
+    enc = critic.tokenizer(prompt, add_special_tokens=False, return_offsets_mapping=True)
+    pos, tgt, msk = [], [], []
+    for a, b, t, k in grounding_targets(question, spec):
+        toks = [i for i, (x, y) in enumerate(enc.offset_mapping) if x < base + b and y > base + a]
+        if toks: pos.append(toks[-1]); tgt.append(t); msk.append(k)
+    return pos, tgt, msk
+
+
+def grounding_logits(head: torch.nn.Linear, critic, rows: list[Row]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    "The head's logits (words, N_GROUND) at every grounded word of the last `forward_rows` batch (TA rows), targets and masks."
+    logits, targets, masks = [], [], []
+    for i, (r, prompt) in enumerate(zip(rows, forward_rows.prompts)):
+        if r.dimension != "TA": continue
+        pos, tgt, msk = grounding_positions(critic, prompt, r.question, r.spec)
+        if pos: logits.append(head(forward_rows.hidden[i, pos])); targets += tgt; masks += msk
+    if not logits: return torch.zeros(0, N_GROUND), torch.zeros(0, N_GROUND), torch.zeros(0, N_GROUND)
+    return torch.cat(logits), torch.stack(targets), torch.stack(masks)
+
+
+def grounding_loss(head, critic, rows: list[Row]) -> torch.Tensor:
+    logits, targets, masks = grounding_logits(head, critic, rows)
+    if not len(logits): return torch.zeros(())
+    return (F.binary_cross_entropy_with_logits(logits, targets, reduction="none") * masks).sum() / masks.sum()
+
+
 @torch.no_grad()
 def aux_accuracy(critic, heads: AuxHeads, specs: list) -> dict:
     "Held-out read-out accuracy of the auxiliary heads: per-token colour and shape presence (and the all-absent baseline), count, background, motions."
@@ -647,7 +711,8 @@ def pretrain_vision(critic, heads: AuxHeads, args, logf: Path) -> None:
                       + ", ".join(f"{k} {v:.3f}" for k, v in acc.items()))
 
 
-def pair_loss(critic, rows: list[Row], decision_weight: float, heads: AuxHeads | None = None, aux_weight: float = 0.0) -> tuple[torch.Tensor, float]:
+def pair_loss(critic, rows: list[Row], decision_weight: float, heads: AuxHeads | None = None, aux_weight: float = 0.0,
+              ground: torch.nn.Linear | None = None, ground_weight: float = 0.0) -> tuple[torch.Tensor, float]:
     "Mean over rows of the weighted answer NLL (decision tokens x `decision_weight`), and the batch's decision accuracy."
     outs, _ = forward_rows(critic, rows)
     yes, no = critic.tokenizer.convert_tokens_to_ids(["Yes", "No"])
@@ -660,6 +725,8 @@ def pair_loss(critic, rows: list[Row], decision_weight: float, heads: AuxHeads |
         correct.append(_predict(r, dec_lp, yes, no) == r.decision)
     loss = torch.stack(losses).mean()
     if heads is not None and aux_weight > 0: loss = loss + aux_weight * aux_loss(heads, rows, forward_rows.features)
+    if ground is not None and ground_weight > 0:
+        loss = loss + ground_weight * grounding_loss(ground, critic, rows)
     return loss, float(np.mean(correct))
 
 
@@ -683,18 +750,22 @@ def eval_rows(args, n_per_group: int) -> list[Row]:
 
 
 @torch.no_grad()
-def evaluate_critic(critic, rows: list[Row], batch: int = 8) -> dict:
-    "Decision accuracy per dimension, TA facet and corruption kind; answer NLL per token."
+def evaluate_critic(critic, rows: list[Row], batch: int = 8, ground: torch.nn.Linear | None = None) -> dict:
+    "Decision accuracy per dimension, TA facet and corruption kind; answer NLL per token; with `ground`, its word accuracy."
     was = critic.model.training
     critic.model.eval()
     yes, no = critic.tokenizer.convert_tokens_to_ids(["Yes", "No"])
-    recs = []
+    recs, g_ok, g_pos = [], [], []
     order = sorted(range(len(rows)), key=lambda i: (rows[i].dimension, len(rows[i].question)))  # similar lengths per batch
     for s in range(0, len(order), batch):
         chunk = [rows[i] for i in order[s:s + batch]]
         # Phy is read off the no-defect answer: a defect answer's own "Yes" would sit in the prefix of later aspects
         fed = [dc_replace(r, answer=_phy_answer(None)) if r.dimension == "Phy" else r for r in chunk]
         outs, _ = forward_rows(critic, fed)
+        if ground is not None:
+            logits, targets, masks = grounding_logits(ground, critic, fed)
+            # a word is right when every scored output is: the looked-up colours (or shapes) exactly
+            g_ok += ((((logits > 0).float() == targets) | (masks == 0)).all(-1)).tolist(); g_pos += (targets.sum(-1) > 0).tolist()
         for r, f, (tok_lp, _, dec_lp) in zip(chunk, fed, outs):
             recs.append(dict(dimension=r.dimension, facet=r.facet, kind=r.kind, ok=_predict(r, dec_lp, yes, no) == r.decision,
                              nll=-tok_lp.mean().item() if f.answer == r.answer else float("nan")))
@@ -705,6 +776,7 @@ def evaluate_critic(critic, rows: list[Row], batch: int = 8) -> dict:
     ta = df[df.dimension == "TA"]
     out["facets"] = {f: g.ok.mean() for f, g in ta.groupby("facet")}
     out["kinds"] = {k: g.ok.mean() for k, g in df.groupby(["dimension", "kind"])}
+    if g_ok: out["grounding"] = (float(np.mean(g_ok)), float(np.mean(g_pos)), len(g_ok))
     return out
 
 
@@ -712,7 +784,8 @@ def _fmt_eval(ev: dict) -> str:
     head = f"held-out nll/token {ev['nll']:.3f} | acc " + " ".join(f"{d} {ev[d]:.3f}" for d in ("TA", "Phy", "VQ") if d in ev)
     facets = ", ".join(f"{f} {a:.2f}" for f, a in ev["facets"].items())
     kinds = ", ".join(f"{d}/{k} {a:.2f}" for (d, k), a in ev["kinds"].items())
-    return f"{head} | TA facets: {facets} | by kind: {kinds}"
+    g = f" | grounding words exact {ev['grounding'][0]:.3f} (share with a match {ev['grounding'][1]:.2f}, n {ev['grounding'][2]})" if "grounding" in ev else ""
+    return f"{head}{g} | TA facets: {facets} | by kind: {kinds}"
 
 
 # ---- the stage
@@ -756,13 +829,14 @@ def advance_curriculum(args, phase: int, step: int, ev: dict) -> str | None:
     return f"curriculum: held-out accuracy >= {args.advance_at} on {', '.join(trained)}: phase {phase + 1} starts at step {step}"
 
 
-def save_critic_ckpt(out: Path, critic, opt, step: int, args, heads=None, opt_aux=None) -> Path:
+def save_critic_ckpt(out: Path, critic, opt, step: int, args, heads=None, opt_aux=None, ground=None, opt_ground=None) -> Path:
     "Atomic swap as in the vae stage; `checkpoint/critic` is a save_pretrained folder the package loads."
     tmp, final, old = out / "checkpoint.tmp", out / "checkpoint", out / "checkpoint.old"
     shutil.rmtree(tmp, ignore_errors=True)
     critic.model.save_pretrained(tmp / "critic")
     critic.processor.save_pretrained(tmp / "critic")
     aux = {"aux_heads": heads.state_dict(), "aux_optimizer": opt_aux.state_dict()} if heads is not None else {}
+    if ground is not None: aux.update(ground_head=ground.state_dict(), ground_optimizer=opt_ground.state_dict())
     torch.save({"optimizer": opt.state_dict(), "step": step, "torch_rng": torch.get_rng_state(), "phase_starts": list(args.phase_starts),
                 "phase_caps": list(args.phases), **aux},
                tmp / "state.pt")
@@ -819,6 +893,10 @@ def train_critic(args) -> None:
     opt_aux = torch.optim.AdamW(heads.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
     if state is not None and "aux_heads" in state:
         heads.load_state_dict(state["aux_heads"]); opt_aux.load_state_dict(state["aux_optimizer"])
+    ground = torch.nn.Linear(args.text_hidden, N_GROUND)  # likewise its own optimizer: older states resume without it
+    opt_ground = torch.optim.AdamW(ground.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    if state is not None and "ground_head" in state:
+        ground.load_state_dict(state["ground_head"]); opt_ground.load_state_dict(state["ground_optimizer"])
     ev_rows = eval_rows(args, args.eval_n)
     if ck is None and args.vision_steps: pretrain_vision(critic, heads, args, logf)
     if ck is None:
@@ -830,7 +908,7 @@ def train_critic(args) -> None:
     n_vis = sum(p.numel() for p in model.model.visual.parameters())
     log(logf, f"stage critic: {'resumed ' + str(ck) + ' at step ' + str(step) if ck else 'new'}; {n_params / 1e6:.2f}M params "
               f"({n_vis / 1e6:.2f}M vision); vocab {len(processor.tokenizer)}; {args.size}x{args.size}x{args.frames} videos -> "
-              f"{critic.spec.target_size(args.frames, args.size, args.size)} px; {args.pairs} pairs/step, lr {args.lr}, decision x{args.decision_weight}, aux x{args.aux_weight}, "
+              f"{critic.spec.target_size(args.frames, args.size, args.size)} px; {args.pairs} pairs/step, lr {args.lr}, decision x{args.decision_weight}, aux x{args.aux_weight}, grounding x{args.ground_weight}, "
               f"phases start at {args.phase_starts} (caps {args.phases}, early at held-out acc {args.advance_at}), held-out rows {len(ev_rows)}, threads {torch.get_num_threads()}")
     last_save, t_start, s_start = time.time(), time.time(), step
     hist = {"loss": [], "acc": []}
@@ -838,18 +916,18 @@ def train_critic(args) -> None:
     lr_at = lambda s: args.lr * min(1.0, (s + 1) / args.warmup)
     while step < args.steps:
         phase, rows = step_rows(step, args)
-        for g in opt.param_groups + opt_aux.param_groups: g["lr"] = lr_at(step)
-        loss, acc = pair_loss(critic, rows, args.decision_weight, heads, args.aux_weight)
-        opt.zero_grad(set_to_none=True); opt_aux.zero_grad(set_to_none=True)
+        for g in opt.param_groups + opt_aux.param_groups + opt_ground.param_groups: g["lr"] = lr_at(step)
+        loss, acc = pair_loss(critic, rows, args.decision_weight, heads, args.aux_weight, ground, args.ground_weight)
+        opt.zero_grad(set_to_none=True); opt_aux.zero_grad(set_to_none=True); opt_ground.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step(); opt_aux.step()
+        opt.step(); opt_aux.step(); opt_ground.step()
         step += 1; bar.update(1)
         hist["loss"].append(loss.item()); hist["acc"].append(acc)
         if step % args.log_every == 0:
             bar.set_postfix(phase=phase, loss=f"{np.mean(hist['loss'][-args.log_every:]):.3f}", acc=f"{np.mean(hist['acc'][-args.log_every:]):.2f}")
         if step % args.eval_every == 0 or step == args.steps:
-            ev = evaluate_critic(critic, ev_rows)
+            ev = evaluate_critic(critic, ev_rows, ground=ground)
             rate = (step - s_start) / (time.time() - t_start)
             if SKIPPED: log(logf, f"{len(SKIPPED)} training pairs skipped so far, the last: {SKIPPED[-1]}")
             log(logf, f"step {step} phase {phase} train loss {np.mean(hist['loss'][-args.eval_every:]):.3f} "
@@ -862,7 +940,7 @@ def train_critic(args) -> None:
                 log(logf, f"  greedy on a held-out {r.dimension} '{r.facet}' {r.kind} row (reference {r.answer!r}): {said!r}")
             critic.model.train()
         if time.time() - last_save >= args.save_every_s or step == args.steps:
-            save_critic_ckpt(out, critic, opt, step, args, heads, opt_aux)
+            save_critic_ckpt(out, critic, opt, step, args, heads, opt_aux, ground, opt_ground)
             last_save = time.time()
     bar.close()
     log(logf, f"done at step {step}; the critic: {out / 'checkpoint' / 'critic'}")
@@ -1157,6 +1235,8 @@ def main(argv=None) -> None:
                    help="curriculum: steps where phase 2 (all TA facets) and phase 3 (TA + Phy + VQ) start at the latest")
     c.add_argument("--aux-weight", type=float, default=1.0, help="weight of the auxiliary vision loss (per-token colours and shapes, "
                    "count, background, motions, read linearly off the merged vision tokens; training only)")
+    c.add_argument("--ground-weight", type=float, default=1.0, help="weight of the grounding loss: at each object shape (colour) "
+                   "word of a TA question, the colours (shapes) of the video's objects of that shape (colour), read off the language model there; training only")
     c.add_argument("--vision-steps", type=int, default=0, help="new runs: steps of vision-tower pretraining on the auxiliary read-outs alone (off by default: the auxiliary loss during training teaches colours too)")
     c.add_argument("--vision-batch", type=int, default=8, help="scenes per vision-pretraining step")
     c.add_argument("--vision-lr", type=float, default=1e-3)
