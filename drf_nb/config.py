@@ -193,6 +193,7 @@ class TrainingConfig:
     log_every: int = 1
     report_to: str = "tensorboard"  # tensorboard, wandb, all or none
     method: str = "diffusion_drf"  # one of TRAINING_METHODS; the baselines' settings are in `alignment`
+    shard_critic: bool = True  # with several processes: FSDP2 on the frozen reward model's blocks (1/n of the VLM per GPU)
 
 OPTIMIZERS = ("adamw",)
 MIXED_PRECISION = ("no", "bf16", "fp16")

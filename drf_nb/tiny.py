@@ -9,6 +9,7 @@ import importlib.resources
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -147,6 +148,12 @@ def tiny_model_path(name: str) -> Path:
     if name not in TINY_BUILDERS: raise KeyError(f"unknown tiny stack {name!r}; known: {', '.join(TINY_BUILDERS)}")
     dest = cache_dir() / f"{name}-v{TINY_VERSION}"
     if (dest / ".complete").exists(): return dest
+    if torch.distributed.is_initialized() and torch.distributed.get_rank() != 0:
+        # transformers writes weights on rank 0 only: another rank's copy would lack them. Rank 0 builds it.
+        for _ in range(1200):
+            if (dest / ".complete").exists(): return dest
+            time.sleep(0.5)
+        raise TimeoutError(f"tiny stack {name!r}: rank 0 did not save it to {dest} within 10 minutes")
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=dest.parent))
     try:

@@ -35,15 +35,16 @@ from .annotation import load_annotations
 from .config import PRESETS, ConfigError, DRFConfig, load_config, overrides_from_strings, run_reporting_errors
 from .decoding import decode_for_critic
 from .frames import read_video, resize_frames, subsample_indices, tracing_shapes_only
-from .reward import (RewardSample, build_reward, gradient_heatmaps, pixel_gradient, plot_gradient_heatmaps,
+from .reward import (REFERENCE_DIMENSIONS, RewardSample, build_reward, gradient_heatmaps, pixel_gradient, plot_gradient_heatmaps,
                            queries_from_record, single_prompt_samples)
 from .sampling import load_generator, sample_from_config, sample_inference
 
 # %% auto #0
 __all__ = ['TRAINERS', 'TRAINER_MODULES', 'DEMO_PROMPT', 'DEMO_FACETS', 'AnnotationSamples', 'build_train_samples',
-           'skipped_dimensions', 'sample_index', 'StepResult', 'DRFTrainer', 'complete_checkpoints',
-           'checkpoint_to_resume', 'check_fresh_start', 'add_train_arguments', 'build_trainer', 'train_from_args',
-           'main', 'run_demo', 'add_demo_arguments', 'demo_from_args']
+           'skipped_dimensions', 'sample_index', 'StepResult', 'DRFTrainer', 'shardable_blocks', 'shard_frozen_model',
+           'critic_call_kinds', 'check_uniform_critic_calls', 'complete_checkpoints', 'checkpoint_to_resume',
+           'check_fresh_start', 'add_train_arguments', 'build_trainer', 'train_from_args', 'main', 'run_demo',
+           'add_demo_arguments', 'demo_from_args']
 
 # %% ../nbs/09_training.ipynb #23471068
 class AnnotationSamples(torch.utils.data.Dataset):
@@ -176,6 +177,7 @@ class DRFTrainer:
         for m in _modules_of(reward_fn): m.to(acc.device).requires_grad_(False).eval()
         self.decode_fn = decode_fn or self._default_decode
         self._setup_model()
+        self._shard_reward_model()
         self.step = 0
         self.history: list[StepResult] = []
 
@@ -232,6 +234,51 @@ def _load_hook(self: DRFTrainer, models, input_dir):
             params = dict(m.named_parameters())
             for n, v in sd.items(): params[n].copy_(v)
 
+
+# %% ../nbs/09_training.ipynb #22b9445e
+def shardable_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
+    "The repeated blocks of the Hugging Face models inside `model` (the classes their `_no_split_modules` name), innermost first."
+    names = set()
+    for m in model.modules(): names.update(getattr(m, "_no_split_modules", None) or [])
+    return [m for m in reversed(list(model.modules())) if type(m).__name__ in names]
+
+def shard_frozen_model(model: torch.nn.Module, mesh=None) -> int:
+    "FSDP2 `fully_shard` on each block of a frozen `model` (see `shardable_blocks`); returns the number of blocks."
+    from torch.distributed.fsdp import fully_shard
+    if any(p.requires_grad for p in model.parameters()):
+        raise ValueError(f"shard_frozen_model: {type(model).__name__} has trainable parameters; only a frozen reward model is sharded this way")
+    blocks = shardable_blocks(model)
+    if not blocks: raise ValueError(f"shard_frozen_model: {type(model).__name__} has no repeated blocks to shard (no _no_split_modules)")
+    for b in blocks: fully_shard(b, mesh=mesh)
+    return len(blocks)
+
+def critic_call_kinds(reward_fn, sample) -> tuple:
+    "Which visual inputs the reward's critic sees for `sample`: (video alone, video + reference frames), as booleans."
+    if not hasattr(reward_fn, "queries"): return (True, False)  # scalar rewards and Vanilla-DRF: one call per video
+    qs = reward_fn.queries(sample)
+    ref = [getattr(reward_fn, "cfg", None) is not None and reward_fn.cfg.use_reference_frames and q.dimension in REFERENCE_DIMENSIONS for q in qs]
+    return (not all(ref), any(ref))
+
+def check_uniform_critic_calls(reward_fn, samples) -> None:
+    "Sharded blocks need every process to run them equally often: every sample must ask the same kinds of queries."
+    kinds = {}
+    for i, s in enumerate(samples): kinds.setdefault(critic_call_kinds(reward_fn, s), []).append(i)
+    if len(kinds) > 1:
+        (k1, i1), (k2, i2) = sorted(kinds.items(), key=lambda kv: -len(kv[1]))[:2]
+        what = lambda k: " and ".join(n for n, on in zip(("the video alone", "the video with reference frames"), k) if on) or "nothing"
+        raise ValueError(f"training.shard_critic: processes would call the sharded critic unequally often: {len(i1)} samples show it "
+                         f"{what(k1)}, {len(i2)} (e.g. sample {i2[0]}) {what(k2)}; give every sample the same query kinds (reference "
+                         f"videos for all or none) or set training.shard_critic=false")
+
+@patch
+def _shard_reward_model(self: DRFTrainer) -> int:
+    "`training.shard_critic` with more than one process: FSDP2 on the reward model's blocks; returns how many were sharded."
+    acc = self.accelerator
+    if not self.cfg.training.shard_critic or acc.num_processes == 1: return 0
+    check_uniform_critic_calls(self.reward_fn, self.samples)
+    n = sum(shard_frozen_model(m) for m in _modules_of(self.reward_fn))
+    acc.print(f"training.shard_critic: {n} blocks of the reward model sharded over {acc.num_processes} processes")
+    return n
 
 # %% ../nbs/09_training.ipynb #5712f578
 @patch
