@@ -963,10 +963,38 @@ def verify_load(folder: Path, critic, rows: list[Row], args, logf: Path) -> None
 # ---------------------------------------------------------------------------------------------------------------
 # Stage dit: the tiny Wan generator (UMT5 text encoder + WanTransformer3DModel) trained by flow matching on world videos
 # ---------------------------------------------------------------------------------------------------------------
-def build_text_encoder(d_model: int, layers: int):
-    "A small UMT5 encoder over `drf_nb.tiny`'s one-piece-per-character T5 tokenizer (captions are plain ASCII)."
+CAPTION_WORD = re.compile(r"[A-Za-z]+|[0-9]+|[^\sA-Za-z0-9]")
+
+
+def caption_tokenizer(kind: str = "word", n_scenes: int = 2000, size: int = 48, frames: int = 9):
+    """The generator's tokenizer, in the real `T5Tokenizer` class (a unigram model, as UMT5's). "char": `drf_nb.tiny`'s one
+    piece per ASCII character (a caption is ~150 tokens). "word": one piece per word of the world's captions (collected
+    from `n_scenes` scenes of a seed range training never draws) scored above the character pieces, which stay as the
+    fallback for any other text: a caption is ~35 tokens, so a small text encoder reads words, not spellings."""
+    from collections import Counter
+    from transformers import T5Tokenizer
+    from drf_nb.tiny import tiny_t5_tokenizer
+    if kind == "char": return tiny_t5_tokenizer()
+    if kind != "word": raise ValueError(f"caption tokenizer {kind!r}: 'word' or 'char'")
+    words = Counter()
+    for i in range(n_scenes):
+        for w in CAPTION_WORD.findall(sample_scene(random.Random(5 * 10 ** 6 + i), size, size, frames).caption):
+            words[w.lower() if w[:1].isupper() and w[1:].islower() else w] += 1
+    chars = [chr(c) for c in range(32, 127)]
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -1.0)] + [(c, -8.0) for c in chars]
+    # a word piece with and without the leading space marker; capitalised forms too (sentence starts)
+    seen = {p for p, _ in pieces}
+    for w, _ in words.most_common():
+        for form in {w, w.capitalize()}:
+            for piece in ("▁" + form,) + ((form,) if len(form) > 1 else ()):
+                if piece not in seen: pieces.append((piece, -2.0)); seen.add(piece)
+    return T5Tokenizer(vocab=pieces, extra_ids=0)
+
+
+def build_text_encoder(d_model: int, layers: int, vocab_size: int = 128):
+    "A small UMT5 encoder over the caption tokenizer's vocabulary (`caption_tokenizer`)."
     from transformers import UMT5Config, UMT5EncoderModel
-    return UMT5EncoderModel(UMT5Config(vocab_size=128, d_model=d_model, d_kv=d_model // 4, d_ff=2 * d_model, num_layers=layers,
+    return UMT5EncoderModel(UMT5Config(vocab_size=vocab_size, d_model=d_model, d_kv=d_model // 4, d_ff=2 * d_model, num_layers=layers,
                                        num_heads=4, relative_attention_num_buckets=32, relative_attention_max_distance=128,
                                        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0, dropout_rate=0.0))
 
@@ -979,12 +1007,12 @@ def build_dit(args, text_dim: int, z_dim: int):
                                  num_layers=args.dit_layers, cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=64)
 
 
-def assemble_pipeline(vae, text_encoder, transformer, flow_shift: float):
+def assemble_pipeline(vae, text_encoder, transformer, flow_shift: float, tokenizer=None):
     "The stack as a `WanPipeline` (what the package's `load_generator` loads): Wan's flow UniPC scheduler with `flow_shift`."
     from diffusers import UniPCMultistepScheduler, WanPipeline
     from drf_nb.tiny import tiny_t5_tokenizer
     sched = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=flow_shift, num_train_timesteps=1000)
-    return WanPipeline(tokenizer=tiny_t5_tokenizer(), text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=sched)
+    return WanPipeline(tokenizer=tokenizer or tiny_t5_tokenizer(), text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=sched)
 
 
 def shifted_sigmas(u: torch.Tensor, shift: float) -> torch.Tensor:
@@ -1040,7 +1068,7 @@ def evaluate_generator(pipe, specs, args, seed: int = 0) -> tuple[dict, torch.Te
     return pass_rates(tab), videos
 
 
-def save_dit_ckpt(out: Path, pipe, opt, ema: EMA, step: int, rng: random.Random, trng: torch.Generator) -> None:
+def save_dit_ckpt(out: Path, pipe, opt, ema: EMA, step: int, rng: random.Random, trng: torch.Generator, max_text_len: int = 320) -> None:
     "Atomic swap as in the other stages; `checkpoint/pipeline` holds the EMA weights as a WanPipeline folder, state.pt the live ones."
     tmp, final, old = out / "checkpoint.tmp", out / "checkpoint", out / "checkpoint.old"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -1048,7 +1076,7 @@ def save_dit_ckpt(out: Path, pipe, opt, ema: EMA, step: int, rng: random.Random,
     live = [p.detach().clone() for p in ema.params]
     ema.swap(); pipe.save_pretrained(tmp / "pipeline"); ema.swap()
     torch.save({"optimizer": opt.state_dict(), "step": step, "live": live, "data_rng": rng.getstate(),
-                "noise_rng": trng.get_state(), "torch_rng": torch.get_rng_state()}, tmp / "state.pt")
+                "noise_rng": trng.get_state(), "torch_rng": torch.get_rng_state(), "max_text_len": max_text_len}, tmp / "state.pt")
     if final.exists(): final.rename(old)
     tmp.rename(final)
     shutil.rmtree(old, ignore_errors=True)
@@ -1106,6 +1134,7 @@ def train_dit(args) -> None:
         pipe = WanPipeline.from_pretrained(ck / "pipeline", dtype=torch.float32)
         state = torch.load(ck / "state.pt", weights_only=False)
         step = state["step"]
+        args.max_text_len = state.get("max_text_len", 320)  # the run's own (states before it was saved: the character tokenizer's 320)
     else:
         vae_dir = Path(args.vae)
         if not (vae_dir / "config.json").exists(): raise SystemExit(f"--vae {vae_dir}: no AutoencoderKLWan folder there (train the vae stage first)")
@@ -1113,8 +1142,13 @@ def train_dit(args) -> None:
         fix_spatial_factor(vae)  # checkpoints of vae runs started before the config carried it
         if vae.config.latents_mean is None or len(vae.config.latents_mean) != vae.config.z_dim:
             raise SystemExit(f"--vae {vae_dir}: its config has no latents_mean/std of z_dim={vae.config.z_dim} (a vae-stage checkpoint has)")
-        te = build_text_encoder(args.text_dim, args.text_enc_layers)
-        pipe = assemble_pipeline(vae, te, build_dit(args, args.text_dim, vae.config.z_dim), args.flow_shift)
+        tok = caption_tokenizer(args.tokenizer, size=args.size, frames=args.frames)
+        te = build_text_encoder(args.text_dim, args.text_enc_layers, len(tok))
+        pipe = assemble_pipeline(vae, te, build_dit(args, args.text_dim, vae.config.z_dim), args.flow_shift, tok)
+        lens = [len(tok(sample_scene(random.Random(6 * 10 ** 6 + i), args.size, args.size, args.frames).caption).input_ids) for i in range(500)]
+        if max(lens) > args.max_text_len:
+            raise SystemExit(f"--max-text-len {args.max_text_len}: captions reach {max(lens)} tokens with the {args.tokenizer} tokenizer")
+        log(logf, f"caption tokenizer: {args.tokenizer}, {len(tok)} pieces; caption length mean {np.mean(lens):.0f}, max {max(lens)} tokens")
         state, step = None, 0
     pipe.vae.requires_grad_(False).eval()
     trainable = [pipe.transformer, pipe.text_encoder]
@@ -1158,7 +1192,7 @@ def train_dit(args) -> None:
             head = f"step {step} loss {np.mean(losses[-args.eval_every:]):.4f} | EMA samples, held-out captions: pass TA {ev.pop('TA'):.2f} Phy {ev.pop('Phy'):.2f} VQ {ev.pop('VQ'):.2f}"
             log(logf, head + " | " + ", ".join(f"{k} {v:.2f}" for k, v in ev.items()))
         if time.time() - last_save >= args.save_every_s or step == args.steps:
-            save_dit_ckpt(out, pipe, opt, ema, step, rng, trng)
+            save_dit_ckpt(out, pipe, opt, ema, step, rng, trng, args.max_text_len)
             if cache is not None: cache.save()
             last_save = time.time()
     bar.close()
@@ -1260,12 +1294,16 @@ def main(argv=None) -> None:
     c.add_argument("--max-pixels", type=int, default=512 * 288, help="critic.max_pixels")
     d = p.add_argument_group("dit")
     d.add_argument("--vae", default="toy_runs/vae/checkpoint/vae", help="the trained AutoencoderKLWan folder (new runs only)")
-    d.add_argument("--dit-hidden", type=int, default=128, help="DiT width (heads of 16 channels; new runs only)")
-    d.add_argument("--dit-layers", type=int, default=4)
-    d.add_argument("--text-dim", type=int, default=64, help="UMT5 d_model (new runs only)")
+    d.add_argument("--dit-hidden", type=int, default=192, help="DiT width (heads of 16 channels; new runs only)")
+    d.add_argument("--dit-layers", type=int, default=6)
+    d.add_argument("--text-dim", type=int, default=128, help="UMT5 d_model (new runs only)")
     d.add_argument("--text-enc-layers", type=int, default=2)
-    d.add_argument("--max-text-len", type=int, default=320, help="generator.max_sequence_length: characters (captions reach ~300)")
-    d.add_argument("--flow-shift", type=float, default=3.0, help="flow-matching shift of training and of the saved scheduler (new runs only)")
+    d.add_argument("--tokenizer", choices=["word", "char"], default="word", help="caption tokenizer (new runs only): one piece per world "
+                   "word with a character fallback (~35 tokens a caption), or one per character (~150)")
+    d.add_argument("--max-text-len", type=int, default=96, help="generator.max_sequence_length in tokens (a new run checks captions fit; "
+                   "a resumed run keeps its own)")
+    d.add_argument("--flow-shift", type=float, default=1.0, help="flow-matching shift of training and of the saved scheduler (new runs "
+                   "only); 1: uniform noise levels (at 3, most steps fell where a 12x12 latent's objects are already gone)")
     d.add_argument("--dataset-size", type=int, default=20000, help="training scenes (their latents cached: 1.7x faster steps); 0: a new "
                    "scene for every sample, as the toy run's first 1,258 steps")
     d.add_argument("--p-uncond", type=float, default=0.1, help="caption dropout (for classifier-free guidance)")
