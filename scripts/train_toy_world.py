@@ -249,6 +249,7 @@ class Row:
     answer: str
     decision: str  # the decision the answer states: TA "Yes"/"No"; Phy/VQ "Yes" = defect
     spec: object = None  # the scene the video shows (TA rows): targets of the auxiliary vision loss
+    statement: str = ""  # TA rows: the facet description the question states (the truth loss reads its last token)
 
 
 def _lc(s: str) -> str: return s[0].lower() + s[1:] if s else s
@@ -353,19 +354,19 @@ def ta_pair(seed: int, facets, rcfg: RewardConfig, size: int, frames: int, objec
     desc = f[facet]
     q = ask(facet, desc)
     video = render(spec)[0]
-    pos = Row("TA", facet, "true", _mild(video, rng, p_mild), None, q, _yes_answer(desc), "Yes", spec)
+    pos = Row("TA", facet, "true", _mild(video, rng, p_mild), None, q, _yes_answer(desc), "Yes", spec, desc)
     if rng.random() < 0.5:  # same question, a video that contradicts it
         kind = rng.choice(FACET_VIDEO_KINDS[facet])
         shown = _wrong_video_spec(spec, kind, rng)
         if shown is not None and facets_of(shown)[facet] != desc:
             return [pos, Row("TA", facet, kind + " (video)", _mild(render(shown)[0], rng, p_mild), None, q,
-                             _no_answer(facets_of(shown)[facet], desc), "No", shown)]
+                             _no_answer(facets_of(shown)[facet], desc), "No", shown, desc)]
     for _ in range(10):  # same video, a description it contradicts
         m = _mod_spec(spec, rng.choice(DESCRIPTION_KINDS[facet]), rng)
         if m is not None and facets_of(m)[facet] and facets_of(m)[facet] != desc:
             false = facets_of(m)[facet]
             return [pos, Row("TA", facet, "wrong description", pos.video, None,
-                             ask(facet, false), _no_answer(desc, false), "No", spec)]
+                             ask(facet, false), _no_answer(desc, false), "No", spec, false)]
     return None
 
 
@@ -666,6 +667,38 @@ def grounding_loss(head, critic, rows: list[Row]) -> torch.Tensor:
     return (F.binary_cross_entropy_with_logits(logits, targets, reduction="none") * masks).sum() / masks.sum()
 
 
+# ---- truth loss (training only): whether the stated description is true of the video, read linearly off the LM's
+# hidden state at the description's last token. With the grounding loss the colour and shape words learned what the
+# video shows of them, yet the decision never refused a wrong colour or shape: this asks the language model to
+# compute the comparison where all of the description has been read, one attention hop from the decision.
+def truth_position(critic, prompt: str, question: str, statement: str) -> int | None:
+    "The token index in `prompt`'s ids of the last token of `statement` (inside `question`), or None."
+    base = prompt.rfind(question)
+    a = question.rfind(statement) if statement else -1
+    if base < 0 or a < 0: return None
+    b = base + a + len(statement)
+    enc = critic.tokenizer(prompt, add_special_tokens=False, return_offsets_mapping=True)
+    toks = [i for i, (x, y) in enumerate(enc.offset_mapping) if x < b and y > base + a]
+    return toks[-1] if toks else None
+
+
+def truth_logits(head: torch.nn.Linear, critic, rows: list[Row]) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    "The head's logit at each TA row's description end in the last `forward_rows` batch, the targets (1: true), the rows' indices."
+    logits, targets, idx = [], [], []
+    for i, (r, prompt) in enumerate(zip(rows, forward_rows.prompts)):
+        if r.dimension != "TA" or not r.statement: continue
+        t = truth_position(critic, prompt, r.question, r.statement)
+        if t is None: continue
+        logits.append(head(forward_rows.hidden[i, t])[0]); targets.append(float(r.decision == "Yes")); idx.append(i)
+    if not logits: return torch.zeros(0), torch.zeros(0), []
+    return torch.stack(logits), torch.tensor(targets), idx
+
+
+def truth_loss(head, critic, rows: list[Row]) -> torch.Tensor:
+    logits, targets, _ = truth_logits(head, critic, rows)
+    return F.binary_cross_entropy_with_logits(logits, targets) if len(logits) else torch.zeros(())
+
+
 @torch.no_grad()
 def aux_accuracy(critic, heads: AuxHeads, specs: list) -> dict:
     "Held-out read-out accuracy of the auxiliary heads: per-token colour and shape presence (and the all-absent baseline), count, background, motions."
@@ -712,7 +745,8 @@ def pretrain_vision(critic, heads: AuxHeads, args, logf: Path) -> None:
 
 
 def pair_loss(critic, rows: list[Row], decision_weight: float, heads: AuxHeads | None = None, aux_weight: float = 0.0,
-              ground: torch.nn.Linear | None = None, ground_weight: float = 0.0) -> tuple[torch.Tensor, float]:
+              ground: torch.nn.Linear | None = None, ground_weight: float = 0.0, truth: torch.nn.Linear | None = None,
+              truth_weight: float = 0.0) -> tuple[torch.Tensor, float]:
     "Mean over rows of the weighted answer NLL (decision tokens x `decision_weight`), and the batch's decision accuracy."
     outs, _ = forward_rows(critic, rows)
     yes, no = critic.tokenizer.convert_tokens_to_ids(["Yes", "No"])
@@ -727,6 +761,7 @@ def pair_loss(critic, rows: list[Row], decision_weight: float, heads: AuxHeads |
     if heads is not None and aux_weight > 0: loss = loss + aux_weight * aux_loss(heads, rows, forward_rows.features)
     if ground is not None and ground_weight > 0:
         loss = loss + ground_weight * grounding_loss(ground, critic, rows)
+    if truth is not None and truth_weight > 0: loss = loss + truth_weight * truth_loss(truth, critic, rows)
     return loss, float(np.mean(correct))
 
 
@@ -750,7 +785,8 @@ def eval_rows(args, n_per_group: int) -> list[Row]:
 
 
 @torch.no_grad()
-def evaluate_critic(critic, rows: list[Row], batch: int = 8, ground: torch.nn.Linear | None = None) -> dict:
+def evaluate_critic(critic, rows: list[Row], batch: int = 8, ground: torch.nn.Linear | None = None,
+                    truth: torch.nn.Linear | None = None) -> dict:
     "Decision accuracy per dimension, TA facet and corruption kind; answer NLL per token; with `ground`, its word accuracy."
     was = critic.model.training
     critic.model.eval()
@@ -766,9 +802,13 @@ def evaluate_critic(critic, rows: list[Row], batch: int = 8, ground: torch.nn.Li
             logits, targets, masks = grounding_logits(ground, critic, fed)
             # a word is right when every scored output is: the looked-up colours (or shapes) exactly
             g_ok += ((((logits > 0).float() == targets) | (masks == 0)).all(-1)).tolist(); g_pos += (targets.sum(-1) > 0).tolist()
-        for r, f, (tok_lp, _, dec_lp) in zip(chunk, fed, outs):
+        truth_ok = {}
+        if truth is not None:
+            tl, tt, ti = truth_logits(truth, critic, fed)
+            truth_ok = {i: bool((l > 0) == (t > 0.5)) for i, l, t in zip(ti, tl.tolist(), tt.tolist())}
+        for j, (r, f, (tok_lp, _, dec_lp)) in enumerate(zip(chunk, fed, outs)):
             recs.append(dict(dimension=r.dimension, facet=r.facet, kind=r.kind, ok=_predict(r, dec_lp, yes, no) == r.decision,
-                             nll=-tok_lp.mean().item() if f.answer == r.answer else float("nan")))
+                             nll=-tok_lp.mean().item() if f.answer == r.answer else float("nan"), truth=truth_ok.get(j, np.nan)))
     critic.model.train(was)
     df = pd.DataFrame(recs)
     out = {"nll": df.nll.mean()}  # over rows whose own answer was fed (all but Phy defects)
@@ -777,6 +817,7 @@ def evaluate_critic(critic, rows: list[Row], batch: int = 8, ground: torch.nn.Li
     out["facets"] = {f: g.ok.mean() for f, g in ta.groupby("facet")}
     out["kinds"] = {k: g.ok.mean() for k, g in df.groupby(["dimension", "kind"])}
     if g_ok: out["grounding"] = (float(np.mean(g_ok)), float(np.mean(g_pos)), len(g_ok))
+    if truth is not None: out["truth"] = {k: g.truth.astype(float).mean() for k, g in ta.groupby("kind")}
     return out
 
 
@@ -785,7 +826,8 @@ def _fmt_eval(ev: dict) -> str:
     facets = ", ".join(f"{f} {a:.2f}" for f, a in ev["facets"].items())
     kinds = ", ".join(f"{d}/{k} {a:.2f}" for (d, k), a in ev["kinds"].items())
     g = f" | grounding words exact {ev['grounding'][0]:.3f} (share with a match {ev['grounding'][1]:.2f}, n {ev['grounding'][2]})" if "grounding" in ev else ""
-    return f"{head}{g} | TA facets: {facets} | by kind: {kinds}"
+    t = " | truth head by kind: " + ", ".join(f"{k} {a:.2f}" for k, a in ev["truth"].items()) if "truth" in ev else ""
+    return f"{head}{g} | TA facets: {facets} | by kind: {kinds}{t}"
 
 
 # ---- the stage
@@ -829,7 +871,8 @@ def advance_curriculum(args, phase: int, step: int, ev: dict) -> str | None:
     return f"curriculum: held-out accuracy >= {args.advance_at} on {', '.join(trained)}: phase {phase + 1} starts at step {step}"
 
 
-def save_critic_ckpt(out: Path, critic, opt, step: int, args, heads=None, opt_aux=None, ground=None, opt_ground=None) -> Path:
+def save_critic_ckpt(out: Path, critic, opt, step: int, args, heads=None, opt_aux=None, ground=None, opt_ground=None,
+                     truth=None, opt_truth=None) -> Path:
     "Atomic swap as in the vae stage; `checkpoint/critic` is a save_pretrained folder the package loads."
     tmp, final, old = out / "checkpoint.tmp", out / "checkpoint", out / "checkpoint.old"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -837,6 +880,7 @@ def save_critic_ckpt(out: Path, critic, opt, step: int, args, heads=None, opt_au
     critic.processor.save_pretrained(tmp / "critic")
     aux = {"aux_heads": heads.state_dict(), "aux_optimizer": opt_aux.state_dict()} if heads is not None else {}
     if ground is not None: aux.update(ground_head=ground.state_dict(), ground_optimizer=opt_ground.state_dict())
+    if truth is not None: aux.update(truth_head=truth.state_dict(), truth_optimizer=opt_truth.state_dict())
     torch.save({"optimizer": opt.state_dict(), "step": step, "torch_rng": torch.get_rng_state(), "phase_starts": list(args.phase_starts),
                 "phase_caps": list(args.phases), **aux},
                tmp / "state.pt")
@@ -897,6 +941,10 @@ def train_critic(args) -> None:
     opt_ground = torch.optim.AdamW(ground.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
     if state is not None and "ground_head" in state:
         ground.load_state_dict(state["ground_head"]); opt_ground.load_state_dict(state["ground_optimizer"])
+    truth = torch.nn.Linear(args.text_hidden, 1)  # its own optimizer too
+    opt_truth = torch.optim.AdamW(truth.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    if state is not None and "truth_head" in state:
+        truth.load_state_dict(state["truth_head"]); opt_truth.load_state_dict(state["truth_optimizer"])
     ev_rows = eval_rows(args, args.eval_n)
     if ck is None and args.vision_steps: pretrain_vision(critic, heads, args, logf)
     if ck is None:
@@ -908,7 +956,7 @@ def train_critic(args) -> None:
     n_vis = sum(p.numel() for p in model.model.visual.parameters())
     log(logf, f"stage critic: {'resumed ' + str(ck) + ' at step ' + str(step) if ck else 'new'}; {n_params / 1e6:.2f}M params "
               f"({n_vis / 1e6:.2f}M vision); vocab {len(processor.tokenizer)}; {args.size}x{args.size}x{args.frames} videos -> "
-              f"{critic.spec.target_size(args.frames, args.size, args.size)} px; {args.pairs} pairs/step, lr {args.lr}, decision x{args.decision_weight}, aux x{args.aux_weight}, grounding x{args.ground_weight}, "
+              f"{critic.spec.target_size(args.frames, args.size, args.size)} px; {args.pairs} pairs/step, lr {args.lr}, decision x{args.decision_weight}, aux x{args.aux_weight}, grounding x{args.ground_weight}, truth x{args.truth_weight}, "
               f"phases start at {args.phase_starts} (caps {args.phases}, early at held-out acc {args.advance_at}), held-out rows {len(ev_rows)}, threads {torch.get_num_threads()}")
     last_save, t_start, s_start = time.time(), time.time(), step
     hist = {"loss": [], "acc": []}
@@ -916,18 +964,18 @@ def train_critic(args) -> None:
     lr_at = lambda s: args.lr * min(1.0, (s + 1) / args.warmup)
     while step < args.steps:
         phase, rows = step_rows(step, args)
-        for g in opt.param_groups + opt_aux.param_groups + opt_ground.param_groups: g["lr"] = lr_at(step)
-        loss, acc = pair_loss(critic, rows, args.decision_weight, heads, args.aux_weight, ground, args.ground_weight)
-        opt.zero_grad(set_to_none=True); opt_aux.zero_grad(set_to_none=True); opt_ground.zero_grad(set_to_none=True)
+        for g in opt.param_groups + opt_aux.param_groups + opt_ground.param_groups + opt_truth.param_groups: g["lr"] = lr_at(step)
+        loss, acc = pair_loss(critic, rows, args.decision_weight, heads, args.aux_weight, ground, args.ground_weight, truth, args.truth_weight)
+        opt.zero_grad(set_to_none=True); opt_aux.zero_grad(set_to_none=True); opt_ground.zero_grad(set_to_none=True); opt_truth.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step(); opt_aux.step(); opt_ground.step()
+        opt.step(); opt_aux.step(); opt_ground.step(); opt_truth.step()
         step += 1; bar.update(1)
         hist["loss"].append(loss.item()); hist["acc"].append(acc)
         if step % args.log_every == 0:
             bar.set_postfix(phase=phase, loss=f"{np.mean(hist['loss'][-args.log_every:]):.3f}", acc=f"{np.mean(hist['acc'][-args.log_every:]):.2f}")
         if step % args.eval_every == 0 or step == args.steps:
-            ev = evaluate_critic(critic, ev_rows, ground=ground)
+            ev = evaluate_critic(critic, ev_rows, ground=ground, truth=truth if args.truth_weight > 0 else None)
             rate = (step - s_start) / (time.time() - t_start)
             if SKIPPED: log(logf, f"{len(SKIPPED)} training pairs skipped so far, the last: {SKIPPED[-1]}")
             log(logf, f"step {step} phase {phase} train loss {np.mean(hist['loss'][-args.eval_every:]):.3f} "
@@ -940,7 +988,7 @@ def train_critic(args) -> None:
                 log(logf, f"  greedy on a held-out {r.dimension} '{r.facet}' {r.kind} row (reference {r.answer!r}): {said!r}")
             critic.model.train()
         if time.time() - last_save >= args.save_every_s or step == args.steps:
-            save_critic_ckpt(out, critic, opt, step, args, heads, opt_aux, ground, opt_ground)
+            save_critic_ckpt(out, critic, opt, step, args, heads, opt_aux, ground, opt_ground, truth, opt_truth)
             last_save = time.time()
     bar.close()
     log(logf, f"done at step {step}; the critic: {out / 'checkpoint' / 'critic'}")
@@ -1271,6 +1319,9 @@ def main(argv=None) -> None:
                    "count, background, motions, read linearly off the merged vision tokens; training only)")
     c.add_argument("--ground-weight", type=float, default=1.0, help="weight of the grounding loss: at each object shape (colour) "
                    "word of a TA question, the colours (shapes) of the video's objects of that shape (colour), read off the language model there; training only")
+    c.add_argument("--truth-weight", type=float, default=0.0, help="weight of the truth loss: whether a TA question's stated "
+                   "description is true of the video, read linearly off the LM's hidden state at the description's last token "
+                   "(training only; an experiment, off by default)")
     c.add_argument("--vision-steps", type=int, default=0, help="new runs: steps of vision-tower pretraining on the auxiliary read-outs alone (off by default: the auxiliary loss during training teaches colours too)")
     c.add_argument("--vision-batch", type=int, default=8, help="scenes per vision-pretraining step")
     c.add_argument("--vision-lr", type=float, default=1e-3)
