@@ -22,7 +22,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 
 from .config import DTYPES, ConfigError, DRFConfig, RewardConfig, explain_load_failure, load_or_explain
 from .frames import QwenVideoSpec, qwen_video_inputs, resize_frames, subsample_indices
-from .reward import RewardOutput, RewardSample, check_batch
+from .reward import RewardOutput, RewardSample, _scalar, check_batch
 from .tiny import QWEN_VL_CHAT_TEMPLATE, register_tiny, resolve_model_id, tiny_qwen_tokenizer
 
 # %% auto #0
@@ -360,7 +360,7 @@ class VideoReward:
         obj, w = self.cfg.videoalign_objective, self.cfg.weight
         dims = VIDEOREWARD_DIMENSIONS if obj == "overall" else (obj,)
         per_dim = {d: s[d] * w for d in dims}  # contributions: they sum to the reward
-        logs = [[dict(dimension=d, question=samp.prompt, score=float(s[d][b].detach()), raw_score=float(s[f"raw_{d}"][b].detach()))
+        logs = [[dict(dimension=d, question=samp.prompt, score=_scalar(s[d][b]), raw_score=_scalar(s[f"raw_{d}"][b]))  # nan in a dry run
                  for d in VIDEOREWARD_DIMENSIONS] for b, samp in enumerate(samples)]
         return RewardOutput(sum(per_dim.values()), per_dim, logs)
 
@@ -426,8 +426,8 @@ class PickScore:
     def __call__(self, videos: Tensor, samples: list[RewardSample]) -> RewardOutput:
         fs = self.frame_scores(videos, samples)
         r = fs.mean(1) * self.cfg.weight  # VADER's video use of an image reward: the mean over frames
-        logs = [[dict(dimension="PickScore", question=s.prompt, score=float(r[b].detach()),
-                      frame_scores=[float(x) for x in fs[b].detach()])] for b, s in enumerate(samples)]
+        logs = [[dict(dimension="PickScore", question=s.prompt, score=_scalar(r[b]),
+                      frame_scores=[_scalar(x) for x in fs[b]])] for b, s in enumerate(samples)]
         return RewardOutput(r, {"PickScore": r}, logs)
 
 # %% ../nbs/14_scalar_rewards.ipynb #284a12c7

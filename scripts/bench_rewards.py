@@ -13,6 +13,11 @@ with random weights, built from explicit configs, in bf16, frozen:
 Text goes through the tiny byte-level tokenizers (no merges): every prompt costs ~4x the tokens of the real BPE, for all
 three rewards alike.
 
+  --fake         no GPU needed, exact live-tensor memory at full depth: every model built at its real size under torch's
+                 FakeTensorMode (shapes only, drf_nb.memory), the reward's forward and backward to the pixels run through
+                 the package's classes, and the peak of live tensor bytes above the weights counted op by op (what a GPU
+                 reports as max_memory_allocated above the model, to the byte on configurations small enough to check:
+                 tests/test_memory_dry_run.py); FLOPs counted per op give the time at --utilisation of A100 / H100 peak.
   --device cuda  real depth; time = best of --repeats; memory = torch.cuda.max_memory_allocated above the model
   CPU (default without a GPU): a full-depth forward + backward of the 7B critic does not fit this machine's time, so every
                  model runs at its real width and token counts but with its towers cut to 1 or 2 layers, in a fresh process
@@ -85,6 +90,11 @@ def pickscore_h14(dtype, text_layers=None, vision_depth=None):
     return model, CLIPProcessor(image_processor=CLIPImageProcessor(), tokenizer=tok)
 
 
+def _on(module, device):
+    "`module` on `device`; not moved when it is there already (a fake-tensor build: fake parameters cannot always be swapped)."
+    return module if all(p.device == device for p in module.parameters()) else module.to(device)
+
+
 def build(kind, frames, device, text_layers=None, vision_depth=None):
     "(reward_fn, video (1, N_f, C, H, W), samples) for one reward kind, at real size unless depths are given."
     from drf_nb.config import load_config
@@ -95,13 +105,13 @@ def build(kind, frames, device, text_layers=None, vision_depth=None):
     cfg = load_config("paper", {"reward": {"kind": kind, "num_frames": frames, "num_reference_frames": frames}})
     if kind == "videoalign":
         fn = VideoReward(videoreward_2b(torch.bfloat16, text_layers, vision_depth), cfg.reward, fps=CLIP_FPS, clip_frames=CLIP_FRAMES)
-        fn.model.to(device)
+        _on(fn.model, device)
     elif kind == "pickscore":
         model, proc = pickscore_h14(torch.bfloat16, text_layers, vision_depth)
-        fn = PickScore(model.to(device), proc, cfg.reward)
+        fn = PickScore(_on(model, device), proc, cfg.reward)
     else:
         critic, _ = qwen7b_critic(device, torch.bfloat16)  if text_layers is None else _critic_cut(device, text_layers, vision_depth)
-        fn = DiffusionDRFReward(critic.to(device), cfg.reward, fps=CLIP_FPS)
+        fn = DiffusionDRFReward(_on(critic, device), cfg.reward, fps=CLIP_FPS)
     ref = torch.rand(frames, 3, HEIGHT, WIDTH) * 2 - 1
     samples = single_prompt_samples(DEMO_PROMPT, cfg, facets=DEMO_FACETS, reference_video=ref)
     for s in samples: s.reference_video = ref.to(device)
@@ -151,6 +161,24 @@ def measure(kind, frames, device, repeats, text_layers=None, vision_depth=None):
     return min(times), mem
 
 
+def measure_fake(kind, frames):
+    "(live bytes above the weights at the peak, FLOPs, seconds to trace) of one forward + backward of `kind` at full size, fake."
+    from drf_nb.memory import LiveBytes, fake_mode, shapes_only
+    mode, t0 = fake_mode(), time.time()
+    with shapes_only(mode, real_data=False):
+        fn, video, samples = build(kind, frames, torch.device("cpu"))
+    modules = [m for m in vars(fn).values() if isinstance(m, torch.nn.Module)]
+    lb = LiveBytes()
+    with shapes_only(mode), lb:
+        lb.track([list(m.parameters()) + list(m.buffers()) for m in modules], video, [s.reference_video for s in samples])
+        static = lb.live
+        lb.reset_peaks()
+        v = video.detach().clone().requires_grad_(True)
+        fn(v, samples).rewards.sum().backward()
+        del v
+    return lb.peak - static, sum(lb.phase_flops.values()), time.time() - t0
+
+
 def _child(kind, frames, repeats, text_layers, vision_depth):
     return measure(kind, frames, torch.device("cpu"), repeats, text_layers, vision_depth)
 
@@ -161,7 +189,26 @@ def main(argv=None):
     ap.add_argument("--frames", type=int, default=None, help="N_f frames decoded for the reward (default: 10 on a GPU, the paper; 4 on CPU)")
     ap.add_argument("--repeats", type=int, default=None, help="runs per measurement; best time reported (default: 3 on a GPU, 1 on CPU)")
     ap.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
+    ap.add_argument("--fake", action="store_true", help="full size on fake tensors (no GPU): exact live-tensor memory, FLOPs")
+    ap.add_argument("--utilisation", type=float, default=0.4, help="--fake: fraction of the bf16 peak for the time estimates")
     args = ap.parse_args(argv)
+    if args.fake:
+        from drf_nb.memory import step_seconds
+        frames = args.frames or 10
+        print(f"--fake: full size, fake tensors; N_f={frames} frames of a {CLIP_FRAMES}-frame {CLIP_FPS} fps clip at {WIDTH}x{HEIGHT}; "
+              f"forward + backward to the pixels; memory = peak live tensor bytes above the weights; time at {args.utilisation:.0%} of bf16 peak")
+        res = {}
+        for k in args.kinds:
+            res[k] = measure_fake(k, frames)
+            print(f"  {k:<14} traced in {res[k][2]:.0f} s", flush=True)
+        base = res.get("diffusion_drf")
+        print(f"\n{'reward':<14} {'peak GiB':>9} {'TFLOP':>8} {'A100 s':>7} {'H100 s':>7} {'mem / DRF':>10} {'time / DRF':>11}")
+        for k, (m, f, _) in res.items():
+            rm = f"{m / base[0]:>10.3f}" if base else f"{'-':>10}"
+            rt = f"{f / base[1]:>11.3f}" if base else f"{'-':>11}"
+            print(f"{k:<14} {m / 2 ** 30:>9.2f} {f / 1e12:>8.2f} {step_seconds(f, 'A100', args.utilisation):>7.2f} "
+                  f"{step_seconds(f, 'H100', args.utilisation):>7.2f} {rm} {rt}")
+        return
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     frames = args.frames or (10 if device.type == "cuda" else 4)
     repeats = args.repeats or (3 if device.type == "cuda" else 1)
