@@ -9,11 +9,12 @@
 the package's own DRFTrainer.training_step run `--steps` times (default 2: step 2 is the steady state with AdamW's
 moments), the peak of live tensor bytes per phase counted op by op (the number a GPU reports as max_memory_allocated,
 to the byte on configurations small enough to check), FLOPs per component, the per-GPU share under ZeRO-2 and FSDP of
-the DiT, and a GPU estimate with a stated margin. The sampler's no-grad prefix is traced with one step
+the DiT, with and without the critic's blocks sharded (training.shard_critic), and a GPU estimate with a stated margin. The sampler's no-grad prefix is traced with one step
 (--sample-steps; the T-K no-grad steps are shape-identical and do not change the peak; FLOPs are scaled to T).
-Cost: one point is ~2.2M fake ops (two steps; most of them Qwen2.5-VL's per-window vision attention, recomputed in
-backward), 9-15 minutes of one core of this machine; the whole 48-point grid takes hours, so pass --points /
---checkpointing / --finetune for what you need. Rows are written to --out as they finish.
+Cost: one point is ~1-2.5 minutes of one core of this machine (two steps; most fake ops are Qwen2.5-VL's per-window
+vision attention and its recomputation in backward); the whole 48-point grid takes about 1.5 hours of one core, so pass
+--points / --checkpointing / --finetune for what you need, or split the grid over processes (--jobs). Rows are
+written to --out as they finish.
 
 Without --fake on a GPU: the same models with random weights on cuda, torch.cuda.max_memory_allocated per point,
 each point in its own process. --text-encoder: UMT5-XXL offloaded between encodings (the package default), resident,
@@ -75,11 +76,20 @@ def fake_row(nf, k, mode, ft, a) -> dict:
         for s in ("zero2", "fsdp"):
             b = sharded_peak(tr, s, a.gpus)
             row[f"{s}_gb"], row[f"{s}_gpu_estimate_gb"] = b / GB, gpu_estimate(b) / GB
+    # training.shard_critic: the critic's blocks sharded too (DDP of the DiT for LoRA, ZeRO-2 / FSDP of it for full fine-tuning)
+    for s in (("zero2", "fsdp") if ft == "full" else ("none",)):
+        b = sharded_peak(tr, s, a.gpus, shard_critic=True)
+        row[f"{s}_critic_gb"], row[f"{s}_critic_gpu_estimate_gb"] = b / GB, gpu_estimate(b) / GB
+    row["sizes"] = dict(trainable_numel=tr.trainable_numel, trainable_bytes=tr.trainable_bytes, block_numel=tr.block_numel,
+                        blocks_numel=tr.blocks_numel, dit_numel=tr.dit_numel, critic_blocks_bytes=tr.critic_blocks_bytes,
+                        critic_block_bytes=tr.critic_block_bytes)
     return row
 
 
 def print_row(r: dict) -> None:
     sh = f"{r['zero2_gb']:>7.1f} {r['fsdp_gb']:>7.1f} {r['fsdp_gpu_estimate_gb']:>8.1f}" if "fsdp_gb" in r else f"{'-':>7} {'-':>7} {'-':>8}"
+    crit = r.get("fsdp_critic_gpu_estimate_gb", r.get("none_critic_gpu_estimate_gb"))
+    sh += f" {crit:>9.1f}" if crit is not None else f" {'-':>9}"
     print(f"{r['N_f']:>4} {r['K']:>2} {r['checkpointing']:>6} {r['finetune']:>5} {r['first_step_gb']:>7.1f} {r['steady_gb']:>7.1f} "
           f"{r['gpu_estimate_gb']:>7.1f} {str(r['paper_vram_gb'] or '-'):>6} {sh} {r['total_tflop']:>7.0f} {r['seconds_a100']:>6.1f} "
           f"{r['seconds_h100']:>6.1f}  {r['peak_phase']:<16} {r['trace_seconds']:>5.0f}s", flush=True)
@@ -94,20 +104,32 @@ def run_fake(a) -> int:
            "units": "GiB (2**30 bytes), TFLOP, seconds", "steps": a.steps, "gpus": a.gpus, "utilisation": a.utilisation,
            "margin": "gpu_estimate = live peak x 1.10 + 2 GiB", "rows": [], "failed": []}
     print(f"per-GPU GiB of live tensors (steady = step {a.steps}, with AdamW state); est = GPU estimate with margin; "
-          f"ZeRO-2/FSDP: DiT training state sharded over {a.gpus} GPUs; time at {a.utilisation:.0%} of bf16 peak")
+          f"ZeRO-2/FSDP: DiT training state sharded over {a.gpus} GPUs; +crit est: FSDP of the DiT (LoRA: DDP) and the critic's "
+          f"blocks sharded too (training.shard_critic); time at {a.utilisation:.0%} of bf16 peak")
     print(f"{'N_f':>4} {'K':>2} {'ckpt':>6} {'tune':>5} {'step1':>7} {'steady':>7} {'est':>7} {'paper':>6} {'ZeRO-2':>7} {'FSDP':>7} "
-          f"{'FSDP est':>8} {'TFLOP':>7} {'A100 s':>6} {'H100 s':>6}  {'peak phase':<16} trace", flush=True)
+          f"{'FSDP est':>8} {'+crit est':>9} {'TFLOP':>7} {'A100 s':>6} {'H100 s':>6}  {'peak phase':<16} trace", flush=True)
     t0 = time.time()
-    for nf, k in grid:
-        for ft in fts:
-            for mode in modes:
-                try: r = fake_row(nf, k, mode, ft, a)
-                except Exception as e:  # one point failing keeps the others
-                    out["failed"].append(dict(N_f=nf, K=k, checkpointing=mode, finetune=ft, error=f"{type(e).__name__}: {e}"[:300]))
-                    print(f"{nf:>4} {k:>2} {mode:>6} {ft:>5}  failed: {type(e).__name__}: {str(e)[:150]}", flush=True)
-                    continue
-                out["rows"].append(r); print_row(r)
-                if a.out: Path(a.out).write_text(json.dumps(out, indent=1))  # partial results survive an interrupt
+    tasks = [(nf, k, mode, ft) for nf, k in grid for ft in fts for mode in modes]
+    def done(task, r=None, err=None):
+        nf, k, mode, ft = task
+        if err is not None:  # one point failing keeps the others
+            out["failed"].append(dict(N_f=nf, K=k, checkpointing=mode, finetune=ft, error=err[:300]))
+            print(f"{nf:>4} {k:>2} {mode:>6} {ft:>5}  failed: {err[:150]}", flush=True)
+            return
+        out["rows"].append(r); print_row(r)
+        out["rows"].sort(key=lambda x: tasks.index((x["N_f"], x["K"], x["checkpointing"], x["finetune"])))
+        if a.out: Path(a.out).write_text(json.dumps(out, indent=1))  # partial results survive an interrupt
+    if a.jobs == 1:
+        for task in tasks:
+            try: done(task, fake_row(*task, a))
+            except Exception as e: done(task, err=f"{type(e).__name__}: {e}")
+    else:  # one point per process at a time: each trace is single-threaded Python
+        import concurrent.futures, multiprocessing
+        with concurrent.futures.ProcessPoolExecutor(a.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(fake_row, *task, a): task for task in tasks}
+            for f in concurrent.futures.as_completed(futures):
+                try: done(futures[f], f.result())
+                except Exception as e: done(futures[f], err=f"{type(e).__name__}: {e}")
     # recomputation overhead: the backward FLOPs of a checkpointing mode minus those of 'none' at the same point
     base = {(r["N_f"], r["K"], r["finetune"]): r["tflop"]["backward (+ recomputation)"] for r in out["rows"] if r["checkpointing"] == "none"}
     for r in out["rows"]:
@@ -129,6 +151,24 @@ def run_fake(a) -> int:
         Path(a.out).write_text(json.dumps(out, indent=1))
         print(f"wrote {a.out}")
     return 0 if out["rows"] else 1
+
+
+ROW_KEY = ("N_f", "K", "checkpointing", "finetune", "text_encoder", "decoder")
+
+
+def merge(files: list[str], out: str | None) -> int:
+    "Rows of several --fake runs in one file (a later file's row replaces an earlier one's at the same point), with every command."
+    merged, rows = None, {}
+    for f in files:
+        d = json.loads(Path(f).read_text())
+        if merged is None: merged = {k: v for k, v in d.items() if k not in ("rows", "failed", "command", "commands", "seconds")}
+        merged.setdefault("commands", []).extend(d.get("commands", []) + ([f"{d['command']}  # {d.get('seconds', 0):.0f} s"] if "command" in d else []))
+        for r in d["rows"]: rows[tuple(r.get(k) for k in ROW_KEY)] = r
+    merged["rows"] = list(rows.values())
+    text = json.dumps(merged, indent=1)
+    if out: Path(out).write_text(text); print(f"merged {len(rows)} rows from {len(files)} files into {out}")
+    else: print(text)
+    return 0
 
 
 def run_point(size: str, nf: int, k: int, steps: int, checkpointing: str, finetune: str, text_encoder: str) -> dict:
@@ -203,11 +243,15 @@ def main():
     p.add_argument("--gpus", type=int, default=32, help="GPUs for the ZeRO-2 / FSDP per-GPU rows (the paper: 32)")
     p.add_argument("--utilisation", type=float, default=0.4, help="fraction of the bf16 peak for the time estimates")
     p.add_argument("--out", default=None, help="also write the rows as JSON")
+    p.add_argument("--jobs", type=int, default=1, help="--fake: points traced at once, one process each (one per core)")
+    p.add_argument("--merge", nargs="+", metavar="JSON", default=None, help="combine the rows of --fake runs' JSON files into --out")
     p.add_argument("--point", default=None, help=argparse.SUPPRESS)  # one real point, in a child process
     a = p.parse_args()
     if a.sample_steps is not None and a.sample_steps < 0: a.sample_steps = None
     if a.steps < 1: p.error(f"--steps={a.steps}: must be >= 1")
+    if a.jobs < 1: p.error(f"--jobs={a.jobs}: must be >= 1")
     if a.decoder != "vae" and not a.fake: p.error("--decoder light: traced only (--fake); a GPU run needs a distilled LightDecoder folder")
+    if a.merge: return merge(a.merge, a.out)
     if a.point:
         nf, k, mode, ft = a.point.split(":")
         print("RESULT " + json.dumps(run_point(a.size, int(nf), int(k), a.steps, mode, ft, a.text_encoder)), flush=True)
