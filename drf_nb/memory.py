@@ -30,14 +30,14 @@ from .decoding import _LIGHT_CACHE, LightDecoder
 from .reward import build_reward, single_prompt_samples
 from .sampling import PromptEmbeds, WanGenerator
 from .tiny import tiny_qwen_tokenizer, tiny_qwen_vl, tiny_qwen_vl_config, tiny_t5_tokenizer
-from .training import DRFTrainer
+from .training import DRFTrainer, shardable_blocks
 
 # %% auto #0
 __all__ = ['GB', 'WAN_1_3B', 'UMT5_XXL', 'MODEL_SIZES', 'TRACE_PROMPT', 'TRACE_FACETS', 'PHASES', 'TEXT_ENCODER', 'SHARDING',
-           'ZERO2_BUCKET_ELEMENTS', 'MARGIN_FRACTION', 'MARGIN_BYTES', 'PEAK_TFLOPS', 'FLOP_GROUPS', 'ESTIMATES_PATH',
-           'LiveBytes', 'RealWhereData', 'swappable', 'fake_mode', 'shapes_only', 'qwen25vl_7b_config', 'build_models',
-           'StepTrace', 'trace_step', 'sharded_peak', 'gpu_estimate', 'flop_breakdown', 'step_seconds',
-           'load_estimates', 'estimates_table']
+           'ZERO2_BUCKET_ELEMENTS', 'CRITIC_PHASES', 'MARGIN_FRACTION', 'MARGIN_BYTES', 'PEAK_TFLOPS', 'FLOP_GROUPS',
+           'ESTIMATES_PATH', 'LiveBytes', 'RealWhereData', 'swappable', 'fake_mode', 'shapes_only',
+           'qwen25vl_7b_config', 'build_models', 'StepTrace', 'trace_step', 'sharded_peak', 'gpu_estimate',
+           'flop_breakdown', 'step_seconds', 'load_estimates', 'estimates_table']
 
 # %% ../nbs/13_memory.ipynb #5c50d449
 GB = 2 ** 30
@@ -236,6 +236,8 @@ class StepTrace:
     block_numel: int = 0  # the largest DiT block (an FSDP unit)
     blocks_numel: int = 0  # all DiT blocks
     dit_numel: int = 0
+    critic_blocks_bytes: int = 0  # the critic's repeated blocks (`training.shard_critic` shards them)
+    critic_block_bytes: int = 0  # the largest of them (one gathered FSDP unit)
 
     @property
     def peak(self) -> int: return max(self.step_peaks)
@@ -313,8 +315,10 @@ def trace_step(cfg: DRFConfig, size: str = "paper", fake: bool = True, steps: in
         lb.watch_grads(tr.trainable)
         dit = tr.generator.transformer.inner
         blocks = max((sum(p.numel() for p in b.parameters()) for b in dit.blocks), default=0)
+        critic_blocks = [sum(p.nbytes for p in b.parameters()) for b in shardable_blocks(critic.model)]
         sizes = dict(trainable_numel=sum(p.numel() for p in tr.trainable), trainable_bytes=sum(p.nbytes for p in tr.trainable),
-                     block_numel=blocks, blocks_numel=sum(p.numel() for p in dit.blocks.parameters()), dit_numel=sum(p.numel() for p in dit.parameters()))
+                     block_numel=blocks, blocks_numel=sum(p.numel() for p in dit.blocks.parameters()), dit_numel=sum(p.numel() for p in dit.parameters()),
+                     critic_blocks_bytes=sum(critic_blocks), critic_block_bytes=max(critic_blocks, default=0))
         del gen, critic
         lb.reset_peaks()
         for _ in range(steps):
@@ -338,12 +342,19 @@ def trace_step(cfg: DRFConfig, size: str = "paper", fake: bool = True, steps: in
 SHARDING = ("none", "zero2", "fsdp")
 ZERO2_BUCKET_ELEMENTS = 500_000_000
 
-def sharded_peak(trace: StepTrace, strategy: str, n_gpus: int, step: int = -1) -> int:
-    "Per-GPU peak bytes of `trace`'s step `step` when the DiT's training state is sharded over `n_gpus` by `strategy`."
+CRITIC_PHASES = ("critic", "backward")  # the phases that run the critic's blocks (backward: recomputation and input gradients)
+
+def sharded_peak(trace: StepTrace, strategy: str, n_gpus: int, step: int = -1, shard_critic: bool = False) -> int:
+    """Per-GPU peak bytes of `trace`'s step `step` when the DiT's training state is sharded over `n_gpus` by `strategy`
+    and, with `shard_critic` (`training.shard_critic`), the critic's blocks too."""
     if strategy not in SHARDING: raise ValueError(f"strategy={strategy!r}: allowed values are {', '.join(SHARDING)}")
     if n_gpus < 1: raise ValueError(f"n_gpus={n_gpus}: must be >= 1")
     ph = trace.phases[step]
-    if strategy == "none" or n_gpus == 1: return max(v["peak"] for v in ph.values())
+    if n_gpus == 1: return max(v["peak"] for v in ph.values())
+    def critic(name):  # the critic's blocks: 1/N each, plus the gathered unit and the prefetched next one while they run
+        if not shard_critic: return 0
+        return -trace.critic_blocks_bytes * (1 - 1 / n_gpus) + (2 * trace.critic_block_bytes if name in CRITIC_PHASES else 0)
+    if strategy == "none": return int(max(v["peak"] + critic(k) for k, v in ph.items()))
     if trace.point["finetune"] != "full": raise ValueError(f"sharded_peak: the arithmetic is for finetune='full' (got {trace.point['finetune']!r})")
     per = trace.trainable_bytes / max(trace.trainable_numel, 1)  # bytes per trained parameter (4: float32 master)
     adam = 2 * 4 * trace.trainable_numel if (step == -1 and len(trace.phases) > 1) or step > 0 else 0  # moments exist after step 1
@@ -353,7 +364,7 @@ def sharded_peak(trace: StepTrace, strategy: str, n_gpus: int, step: int = -1) -
         out = v["peak"] - (adam + v["grad_at_peak"]) * lose
         if strategy == "zero2": return out + min(ZERO2_BUCKET_ELEMENTS, trace.trainable_numel) * per
         return out - trace.trainable_bytes * lose + (root + 2 * trace.block_numel) * per + trace.block_numel * per
-    return int(max(one(v) for v in ph.values()))
+    return int(max(one(v) + critic(k) for k, v in ph.items()))
 
 # %% ../nbs/13_memory.ipynb #1510788b
 MARGIN_FRACTION, MARGIN_BYTES = 0.10, 2 * GB
@@ -388,11 +399,13 @@ def load_estimates(path=None) -> dict:
     return json.loads(p.read_text())
 
 def estimates_table(est: dict) -> str:
-    "The rows as a text table (GiB)."
-    head = f"{'N_f':>4} {'K':>2} {'ckpt':>6} {'tune':>5} {'text enc':>11} {'decoder':>7} {'step 1':>7} {'steady':>7} {'GPU est':>7} {'paper':>6} {'ZeRO-2':>7} {'FSDP':>6}"
+    "The rows as a text table (GiB); `+critic`: FSDP of the DiT (LoRA: DDP) with the critic's blocks sharded too, live bytes."
+    head = (f"{'N_f':>4} {'K':>2} {'ckpt':>6} {'tune':>5} {'text enc':>11} {'decoder':>7} {'step 1':>7} {'steady':>7} {'GPU est':>7} {'paper':>6} "
+            f"{'ZeRO-2':>7} {'FSDP':>6} {'+critic':>8}")
     out = [head]
     for r in est["rows"]:
         f = lambda k: f"{r[k]:.1f}" if r.get(k) is not None else "-"
         out.append(f"{r['N_f']:>4} {r['K']:>2} {r['checkpointing']:>6} {r['finetune']:>5} {r['text_encoder']:>11} {r.get('decoder', 'vae'):>7} {f('first_step_gb'):>7} "
-                   f"{f('steady_gb'):>7} {f('gpu_estimate_gb'):>7} {str(r.get('paper_vram_gb') or '-'):>6} {f('zero2_gb'):>7} {f('fsdp_gb'):>6}")
+                   f"{f('steady_gb'):>7} {f('gpu_estimate_gb'):>7} {str(r.get('paper_vram_gb') or '-'):>6} {f('zero2_gb'):>7} {f('fsdp_gb'):>6} "
+                   f"{f('fsdp_critic_gb' if 'fsdp_critic_gb' in r else 'none_critic_gb'):>8}")
     return "\n".join(out)

@@ -4,6 +4,7 @@
 #
 #   sbatch --nodes=4 scripts/slurm_train.sh run.yaml [extra drf_nb.training args, e.g. --resume]
 #   ACCEL_CONFIG=configs/accelerate/fsdp_dit.yaml sbatch --nodes=4 scripts/slurm_train.sh run.yaml
+#     (FSDP of the DiT; with training.shard_critic, the default, the paper's step fits 40 GB cards: nbs/13_memory)
 #
 #SBATCH --job-name=drf-train
 #SBATCH --ntasks-per-node=1

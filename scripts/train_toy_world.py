@@ -775,11 +775,14 @@ def _predict(r: Row, dec_lp: torch.Tensor, yes: int, no: int) -> str:
 def eval_rows(args, n_per_group: int) -> list[Row]:
     "Held-out pairs (scene seeds from EVAL_SEED0 up, never drawn in training): n per TA facet, n for Phy and for VQ."
     rows, seed = [], EVAL_SEED0
-    for group in list(TA_FACETS) + ["Phy", "VQ"]:
+    facets = [f for f in TA_FACETS if not getattr(args, "facets", None) or f in args.facets]  # an experiment's restriction
+    objects = (1, args.max_objects) if getattr(args, "max_objects", None) else (1, 3)
+    short = getattr(args, "short_share", 0) >= 1.0
+    for group in facets + ["Phy", "VQ"]:
         got = 0
         while got < n_per_group:
             seed += 1
-            pair = make_pair("TA", seed, args, facets=(group,)) if group in TA_FACETS else make_pair(group, seed, args)
+            pair = make_pair("TA", seed, args, facets=(group,), objects=objects, short=short) if group in TA_FACETS else make_pair(group, seed, args)
             if pair: rows += pair; got += 1
     return rows
 
@@ -832,6 +835,14 @@ def _fmt_eval(ev: dict) -> str:
 
 # ---- the stage
 def phase_of(step: int, args) -> tuple[int, str, tuple, tuple, bool]:
+    "The curriculum's phase (`_phase_of`) with the experiment's restrictions (`--facets`, `--max-objects`) applied."
+    phase, dim, facets, objects, short = _phase_of(step, args)
+    if getattr(args, "facets", None): facets = tuple(f for f in args.facets if f in TA_FACETS) or facets
+    if getattr(args, "max_objects", None): objects = (objects[0], min(objects[1], args.max_objects))
+    return phase, dim, facets, objects, short
+
+
+def _phase_of(step: int, args) -> tuple[int, str, tuple, tuple, bool]:
     """Curriculum: (phase, dimension of this step's pairs, TA facets, object-count range, short questions?). Phase 0
     (steps below `--short-steps`): colour and count on short questions, so the decision first learns to read the video
     without Fig. 15's instructions between; later phases start at `args.phase_starts` and keep `--short-share` of TA steps short."""
@@ -1319,6 +1330,9 @@ def main(argv=None) -> None:
                    "count, background, motions, read linearly off the merged vision tokens; training only)")
     c.add_argument("--ground-weight", type=float, default=1.0, help="weight of the grounding loss: at each object shape (colour) "
                    "word of a TA question, the colours (shapes) of the video's objects of that shape (colour), read off the language model there; training only")
+    c.add_argument("--facets", type=lambda s: tuple(x.strip() for x in s.split(",")), default=None,
+                   help="an experiment: train and evaluate TA on these facets only (comma-separated), in every phase")
+    c.add_argument("--max-objects", type=int, default=None, help="an experiment: at most this many objects per scene, in training and evaluation")
     c.add_argument("--truth-weight", type=float, default=0.0, help="weight of the truth loss: whether a TA question's stated "
                    "description is true of the video, read linearly off the LM's hidden state at the description's last token "
                    "(training only; an experiment, off by default)")

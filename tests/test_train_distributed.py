@@ -17,7 +17,7 @@ from torch.distributed.tensor import DTensor
 from drf_nb.config import load_config
 from drf_nb.critic import load_critic
 from drf_nb.reward import build_reward, single_prompt_samples
-from drf_nb.training import DRFTrainer
+from drf_nb.training import DRFTrainer, shardable_blocks
 
 out = sys.argv[1]
 cfg = load_config("tiny", {"training": {"report_to": "none", "output_dir": out, "max_steps": 2, "checkpoint_every": 2,
@@ -32,6 +32,9 @@ def score():  # the reward of fixed frames and its pixel gradient, on every proc
     g, = torch.autograd.grad(r, frames)
     return float(r), g
 r_full, g_full = score()
+nbytes = lambda ps: sum((p.to_local() if isinstance(p, DTensor) else p).nbytes for p in ps)
+critic_bytes = nbytes(reward.critic.model.parameters())
+blocks_bytes = sum(nbytes(b.parameters()) for b in shardable_blocks(reward.critic.model))
 tr = DRFTrainer(cfg, reward_fn=reward, samples=samples)  # shards the critic's blocks (training.shard_critic, 2 processes)
 sharded = sum(isinstance(p, DTensor) for p in reward.critic.model.parameters())
 r_sh, g_sh = score()
@@ -43,7 +46,8 @@ json.dump({"rank": acc.process_index, "world": acc.num_processes, "seen": seen, 
            "skipped": [r.skipped for r in hist], "wsum": float(w.double().sum()), "wnorm": float(w.double().norm()),
            "sharded_params": sharded, "critic_params": sum(1 for _ in reward.critic.model.parameters()),
            "reward_full": r_full, "reward_sharded": r_sh, "grad_diff": float((g_full - g_sh).abs().max()),
-           "grad_norm": float(g_full.norm())}, open(os.path.join(out, f"rank{acc.process_index}.json"), "w"))
+           "grad_norm": float(g_full.norm()), "critic_bytes": critic_bytes, "blocks_bytes": blocks_bytes,
+           "local_critic_bytes": nbytes(reward.critic.model.parameters())}, open(os.path.join(out, f"rank{acc.process_index}.json"), "w"))
 '''
 
 
@@ -69,5 +73,9 @@ def test_two_process_ddp_training_with_sharded_critic(tmp_path):
         assert 0 < x["sharded_params"] < x["critic_params"]  # blocks sharded, embeddings and head replicated
         assert abs(x["reward_sharded"] - x["reward_full"]) <= 1e-5 * abs(x["reward_full"])
         assert x["grad_norm"] > 0 and x["grad_diff"] <= 1e-5 * x["grad_norm"]
+        # what drf_nb.memory.sharded_peak assumes of each process: the critic's weights less (1 - 1/N) of its blocks
+        # (FSDP2 pads a block's rows to a multiple of N: within 1%)
+        want = x["critic_bytes"] - x["blocks_bytes"] / 2
+        assert abs(x["local_critic_bytes"] - want) <= 0.01 * x["blocks_bytes"], (x["local_critic_bytes"], want)
     ck = tmp_path / "run" / "checkpoints" / "step_0000002"
     assert (ck / "trainer_state.json").exists() and (ck / "random_states_1.pkl").exists()
