@@ -400,12 +400,12 @@ def load_estimates(path=None) -> dict:
 
 def estimates_table(est: dict) -> str:
     "The rows as a text table (GiB); `+critic`: FSDP of the DiT (LoRA: DDP) with the critic's blocks sharded too, live bytes."
-    head = (f"{'N_f':>4} {'K':>2} {'ckpt':>6} {'tune':>5} {'text enc':>11} {'decoder':>7} {'step 1':>7} {'steady':>7} {'GPU est':>7} {'paper':>6} "
-            f"{'ZeRO-2':>7} {'FSDP':>6} {'+critic':>8}")
+    head = (f"{'N_f':>4} {'K':>2} {'ckpt':>5} {'tune':>5} {'text enc':>8} {'decoder':>7} {'step 1':>6} {'steady':>6} {'GPU est':>7} {'paper':>5} "
+            f"{'ZeRO-2':>6} {'FSDP':>6} {'+critic':>7}")
     out = [head]
     for r in est["rows"]:
         f = lambda k: f"{r[k]:.1f}" if r.get(k) is not None else "-"
-        out.append(f"{r['N_f']:>4} {r['K']:>2} {r['checkpointing']:>6} {r['finetune']:>5} {r['text_encoder']:>11} {r.get('decoder', 'vae'):>7} {f('first_step_gb'):>7} "
-                   f"{f('steady_gb'):>7} {f('gpu_estimate_gb'):>7} {str(r.get('paper_vram_gb') or '-'):>6} {f('zero2_gb'):>7} {f('fsdp_gb'):>6} "
-                   f"{f('fsdp_critic_gb' if 'fsdp_critic_gb' in r else 'none_critic_gb'):>8}")
+        out.append(f"{r['N_f']:>4} {r['K']:>2} {r['checkpointing']:>5} {r['finetune']:>5} {r['text_encoder']:>8} {r.get('decoder', 'vae'):>7} {f('first_step_gb'):>6} "
+                   f"{f('steady_gb'):>6} {f('gpu_estimate_gb'):>7} {str(r.get('paper_vram_gb') or '-'):>5} {f('zero2_gb'):>6} {f('fsdp_gb'):>6} "
+                   f"{f('fsdp_critic_gb' if 'fsdp_critic_gb' in r else 'none_critic_gb'):>7}")
     return "\n".join(out)
