@@ -255,8 +255,8 @@ def shard_frozen_model(model: torch.nn.Module, mesh=None) -> int:
 def critic_call_kinds(reward_fn, sample) -> tuple:
     "Which visual inputs the reward's critic sees for `sample`: (video alone, video + reference frames), as booleans."
     if not hasattr(reward_fn, "queries"): return (True, False)  # scalar rewards and Vanilla-DRF: one call per video
-    qs = reward_fn.queries(sample)
-    ref = [getattr(reward_fn, "cfg", None) is not None and reward_fn.cfg.use_reference_frames and q.dimension in REFERENCE_DIMENSIONS for q in qs]
+    use_ref = getattr(getattr(reward_fn, "cfg", None), "use_reference_frames", False)
+    ref = [use_ref and q.dimension in REFERENCE_DIMENSIONS for q in reward_fn.queries(sample)]
     return (not all(ref), any(ref))
 
 def check_uniform_critic_calls(reward_fn, samples) -> None:
@@ -274,9 +274,10 @@ def check_uniform_critic_calls(reward_fn, samples) -> None:
 def _shard_reward_model(self: DRFTrainer) -> int:
     "`training.shard_critic` with more than one process: FSDP2 on the reward model's blocks; returns how many were sharded."
     acc = self.accelerator
-    if not self.cfg.training.shard_critic or acc.num_processes == 1: return 0
+    models = [m for m in _modules_of(self.reward_fn) if shardable_blocks(m)]  # a custom reward without HF blocks: nothing to shard
+    if not self.cfg.training.shard_critic or acc.num_processes == 1 or not models: return 0
     check_uniform_critic_calls(self.reward_fn, self.samples)
-    n = sum(shard_frozen_model(m) for m in _modules_of(self.reward_fn))
+    n = sum(shard_frozen_model(m) for m in models)
     acc.print(f"training.shard_critic: {n} blocks of the reward model sharded over {acc.num_processes} processes")
     return n
 

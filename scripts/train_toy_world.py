@@ -671,6 +671,7 @@ def grounding_loss(head, critic, rows: list[Row]) -> torch.Tensor:
 # hidden state at the description's last token. With the grounding loss the colour and shape words learned what the
 # video shows of them, yet the decision never refused a wrong colour or shape: this asks the language model to
 # compute the comparison where all of the description has been read, one attention hop from the decision.
+# Tried on 2026-12-07 (toy_runs/README.md): alone it did not help; a one-object-first curriculum did.
 def truth_position(critic, prompt: str, question: str, statement: str) -> int | None:
     "The token index in `prompt`'s ids of the last token of `statement` (inside `question`), or None."
     base = prompt.rfind(question)
