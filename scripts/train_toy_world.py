@@ -1080,15 +1080,32 @@ def shifted_sigmas(u: torch.Tensor, shift: float) -> torch.Tensor:
     return shift * u / (1 + (shift - 1) * u)
 
 
-def flow_matching_loss(pipe, latents: torch.Tensor, captions: list[str], rng: torch.Generator, shift: float, max_len: int) -> torch.Tensor:
+def latent_object_mask(alpha: torch.Tensor, spatial: int) -> torch.Tensor:
+    """Object coverage from `render(..., return_masks=True)` (B, N, T, H, W) -> (B, 1, T', H', W') on the Wan latent grid: 1 where
+    any object touches a latent cell (frame 0 alone, then groups of 4 frames, as the causal VAE compresses time)."""
+    m = alpha.amax(1)
+    B, T, H, W = m.shape
+    if (T - 1) % 4: raise ValueError(f"latent_object_mask: {T} frames is not 1 + 4k")
+    m = torch.cat([m[:, :1], m[:, 1:].reshape(B, (T - 1) // 4, 4, H, W).amax(2)], 1)
+    return torch.nn.functional.max_pool2d(m, spatial)[:, None]
+
+
+def flow_matching_loss(pipe, latents: torch.Tensor, captions: list[str], rng: torch.Generator, shift: float, max_len: int,
+                       weight: torch.Tensor | None = None) -> torch.Tensor:
     """Rectified flow as Wan trains: x_t = (1 - s) x_0 + s eps, the DiT predicts eps - x_0 at timestep 1000 s. The captions go
-    through the pipeline's own `_get_t5_prompt_embeds` (what inference calls), with gradients: the text encoder trains too."""
+    through the pipeline's own `_get_t5_prompt_embeds` (what inference calls), with gradients: the text encoder trains too.
+    `weight` (broadcast over channels): a weighted mean of the squared error. Per-position weights leave the minimiser (the
+    conditional mean of eps - x_0 at each position) unchanged; they move gradient and capacity to the objects (a fifth of the
+    pixels, a third of the latent cells they touch), which the first recipe never formed under the plain mean."""
     emb = pipe._get_t5_prompt_embeds(captions, max_sequence_length=max_len, device=latents.device)
     eps = torch.randn(latents.shape, generator=rng)
     s = shifted_sigmas(torch.rand(latents.shape[0], generator=rng), shift).view(-1, 1, 1, 1, 1)
     x_t = (1 - s) * latents + s * eps
     v = pipe.transformer(hidden_states=x_t, timestep=s.flatten() * 1000, encoder_hidden_states=emb, return_dict=False)[0]
-    return ((v.float() - (eps - latents)) ** 2).mean()
+    err = (v.float() - (eps - latents)) ** 2
+    if weight is None: return err.mean()
+    w = weight.expand_as(err)
+    return (err * w).sum() / w.sum()
 
 
 @torch.no_grad()
@@ -1098,6 +1115,13 @@ def encode_latents(vae, videos: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
     std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
     return (z - mean) / std
+
+
+def encode_scenes(vae, specs) -> tuple[torch.Tensor, torch.Tensor]:
+    "Scenes -> (normalised latents, their latent-grid object masks (B, 1, T', H', W'), 0/1)."
+    video, alpha = render(specs, return_masks=True)
+    z = encode_latents(vae, video.permute(0, 2, 1, 3, 4))
+    return z, (latent_object_mask(alpha, video.shape[-1] // z.shape[-1]) > 0).float()
 
 
 class EMA:
@@ -1128,7 +1152,8 @@ def evaluate_generator(pipe, specs, args, seed: int = 0) -> tuple[dict, torch.Te
     return pass_rates(tab), videos
 
 
-def save_dit_ckpt(out: Path, pipe, opt, ema: EMA, step: int, rng: random.Random, trng: torch.Generator, max_text_len: int = 320) -> None:
+def save_dit_ckpt(out: Path, pipe, opt, ema: EMA, step: int, rng: random.Random, trng: torch.Generator, max_text_len: int = 320,
+                  fg_weight: float = 0.0) -> None:
     "Atomic swap as in the other stages; `checkpoint/pipeline` holds the EMA weights as a WanPipeline folder, state.pt the live ones."
     tmp, final, old = out / "checkpoint.tmp", out / "checkpoint", out / "checkpoint.old"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -1136,7 +1161,7 @@ def save_dit_ckpt(out: Path, pipe, opt, ema: EMA, step: int, rng: random.Random,
     live = [p.detach().clone() for p in ema.params]
     ema.swap(); pipe.save_pretrained(tmp / "pipeline"); ema.swap()
     torch.save({"optimizer": opt.state_dict(), "step": step, "live": live, "data_rng": rng.getstate(),
-                "noise_rng": trng.get_state(), "torch_rng": torch.get_rng_state(), "max_text_len": max_text_len}, tmp / "state.pt")
+                "noise_rng": trng.get_state(), "torch_rng": torch.get_rng_state(), "max_text_len": max_text_len, "fg_weight": fg_weight}, tmp / "state.pt")
     if final.exists(): final.rename(old)
     tmp.rename(final)
     shutil.rmtree(old, ignore_errors=True)
@@ -1148,26 +1173,29 @@ class LatentCache:
     `<out>/latent_cache.pt`) and reloaded on resume when it belongs to the same VAE; a lost cache only costs time."""
     def __init__(self, path: Path, size: int, seed: int, args, vae_key: str):
         self.path, self.size, self.seed, self.args, self.key = path, size, seed, args, vae_key
-        self.latents, self.captions, self.saved_n = {}, {}, 0
+        self.latents, self.captions, self.masks, self.saved_n = {}, {}, {}, 0
         if path.exists():
             d = torch.load(path, weights_only=False)
-            if d.get("key") == (vae_key, size, seed, args.size, args.frames):
-                self.latents, self.captions = d["latents"], d["captions"]; self.saved_n = len(self.latents)
+            if d.get("key") == (vae_key, size, seed, args.size, args.frames) and "masks" in d:  # caches before masks: refilled
+                self.latents, self.captions, self.masks = d["latents"], d["captions"], d["masks"]; self.saved_n = len(self.latents)
 
-    def batch(self, idx: list[int], vae) -> tuple[torch.Tensor, list[str]]:
+    def batch(self, idx: list[int], vae) -> tuple[torch.Tensor, list[str], torch.Tensor]:
+        "Latents, captions and latent-grid object masks of training scenes `idx`."
         miss = [i for i in dict.fromkeys(idx) if i not in self.latents]
         if miss:
             specs = [sample_scene(random.Random(self.seed * 10 ** 7 + i), self.args.size, self.args.size, self.args.frames) for i in miss]
-            z = encode_latents(vae, render(specs).permute(0, 2, 1, 3, 4))
-            for i, s, zi in zip(miss, specs, z): self.latents[i], self.captions[i] = zi.clone(), s.caption
-        return torch.stack([self.latents[i] for i in idx]), [self.captions[i] for i in idx]
+            z, m = encode_scenes(vae, specs)
+            for i, s, zi, mi in zip(miss, specs, z, m):
+                self.latents[i], self.captions[i], self.masks[i] = zi.clone(), s.caption, mi.to(torch.uint8)
+        return (torch.stack([self.latents[i] for i in idx]), [self.captions[i] for i in idx],
+                torch.stack([self.masks[i] for i in idx]).float())
 
     def save(self) -> None:
         n = len(self.latents)
         if n == self.saved_n or (n < self.size and n < self.saved_n * 1.1 + 64): return  # rewrite when it grew by a tenth, or is complete
         tmp = self.path.with_suffix(".tmp")
         torch.save({"key": (self.key, self.size, self.seed, self.args.size, self.args.frames), "latents": self.latents,
-                    "captions": self.captions}, tmp)
+                    "captions": self.captions, "masks": self.masks}, tmp)
         tmp.replace(self.path); self.saved_n = len(self.latents)
 
 
@@ -1195,6 +1223,7 @@ def train_dit(args) -> None:
         state = torch.load(ck / "state.pt", weights_only=False)
         step = state["step"]
         args.max_text_len = state.get("max_text_len", 320)  # the run's own (states before it was saved: the character tokenizer's 320)
+        args.dit_fg_weight = state.get("fg_weight", 0.0)  # a run keeps its loss (states before it: the plain mean)
     else:
         vae_dir = Path(args.vae)
         if not (vae_dir / "config.json").exists(): raise SystemExit(f"--vae {vae_dir}: no AutoencoderKLWan folder there (train the vae stage first)")
@@ -1224,7 +1253,7 @@ def train_dit(args) -> None:
     shift = pipe.scheduler.config.flow_shift
     log(logf, f"stage dit: {'resumed ' + str(ck) + ' at step ' + str(step) if ck else 'new'}; DiT {n_dit / 1e6:.2f}M + text encoder "
               f"{n_te / 1e6:.2f}M params; {args.size}x{args.size}x{args.frames}, batch {args.batch}, lr {args.lr}, flow shift {shift}, "
-              f"caption dropout {args.p_uncond}, EMA {args.ema}; held-out captions {len(eval_specs)}, threads {torch.get_num_threads()}")
+              f"caption dropout {args.p_uncond}, EMA {args.ema}, object weight {args.dit_fg_weight}; held-out captions {len(eval_specs)}, threads {torch.get_num_threads()}")
     cache = LatentCache(out / "latent_cache.pt", args.dataset_size, args.seed, args, vae_fingerprint(pipe.vae)) if args.dataset_size else None
     if cache is not None: log(logf, f"training set: {args.dataset_size} scenes, latents cached ({len(cache.latents)} already encoded)")
     last_save, losses = time.time(), []
@@ -1232,12 +1261,12 @@ def train_dit(args) -> None:
     while step < args.steps:
         if cache is None:  # an endless stream of new scenes (the toy run's first 1,258 steps)
             specs = [sample_scene(rng, args.size, args.size, args.frames) for _ in range(args.batch)]
-            latents, captions = encode_latents(pipe.vae, render(specs).permute(0, 2, 1, 3, 4)), [s.caption for s in specs]
+            (latents, masks), captions = encode_scenes(pipe.vae, specs), [s.caption for s in specs]
         else:
-            latents, captions = cache.batch([rng.randrange(cache.size) for _ in range(args.batch)], pipe.vae)
+            latents, captions, masks = cache.batch([rng.randrange(cache.size) for _ in range(args.batch)], pipe.vae)
         captions = ["" if rng.random() < args.p_uncond else c for c in captions]  # dropout: classifier-free guidance needs p(x)
         for g in opt.param_groups: g["lr"] = args.lr * min(1.0, (step + 1) / args.warmup)
-        loss = flow_matching_loss(pipe, latents, captions, trng, shift, args.max_text_len)
+        loss = flow_matching_loss(pipe, latents, captions, trng, shift, args.max_text_len, 1 + args.dit_fg_weight * masks if args.dit_fg_weight else None)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(ema.params, 1.0)
@@ -1252,7 +1281,7 @@ def train_dit(args) -> None:
             head = f"step {step} loss {np.mean(losses[-args.eval_every:]):.4f} | EMA samples, held-out captions: pass TA {ev.pop('TA'):.2f} Phy {ev.pop('Phy'):.2f} VQ {ev.pop('VQ'):.2f}"
             log(logf, head + " | " + ", ".join(f"{k} {v:.2f}" for k, v in ev.items()))
         if time.time() - last_save >= args.save_every_s or step == args.steps:
-            save_dit_ckpt(out, pipe, opt, ema, step, rng, trng, args.max_text_len)
+            save_dit_ckpt(out, pipe, opt, ema, step, rng, trng, args.max_text_len, args.dit_fg_weight)
             if cache is not None: cache.save()
             last_save = time.time()
     bar.close()
@@ -1372,6 +1401,8 @@ def main(argv=None) -> None:
                    "only); 1: uniform noise levels (at 3, most steps fell where a 12x12 latent's objects are already gone)")
     d.add_argument("--dataset-size", type=int, default=20000, help="training scenes (their latents cached: 1.7x faster steps); 0: a new "
                    "scene for every sample, as the toy run's first 1,258 steps")
+    d.add_argument("--dit-fg-weight", type=float, default=2.0, help="flow-matching loss weight 1 + w x object mask on the latent "
+                   "grid (new runs; a resumed run keeps its own; 0: the plain mean)")
     d.add_argument("--p-uncond", type=float, default=0.1, help="caption dropout (for classifier-free guidance)")
     d.add_argument("--ema", type=float, default=0.999, help="EMA decay of the exported weights")
     d.add_argument("--sample-steps", type=int, default=20, help="evaluation: flow UniPC steps")
