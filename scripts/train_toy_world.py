@@ -667,6 +667,68 @@ def grounding_loss(head, critic, rows: list[Row]) -> torch.Tensor:
     return (F.binary_cross_entropy_with_logits(logits, targets, reduction="none") * masks).sum() / masks.sum()
 
 
+# ---- size read-outs (training only, 2026-12-07): with one object per scene, colour, shape and count were refused at
+# 1.00 within 900 steps of the Object(s) facet, a wrong size never (0.00-0.17): the vision read-out and the grounding
+# above carry colours and shapes only. These two heads add the size, in the vision tokens (per token: the sizes of the
+# objects covering it) and at each object word of a TA question (the sizes of the video's objects it names).
+_SIZE_I = {c: i for i, c in enumerate(SIZES)}
+
+
+class SizeHeads(torch.nn.Module):
+    def __init__(self, hidden: int):
+        super().__init__()
+        self.dense = torch.nn.Linear(hidden, len(SIZES))
+        self.ground = torch.nn.Linear(hidden, len(SIZES))
+
+
+def token_sizes(spec, grid) -> torch.Tensor:
+    "Per merged vision token, the multi-hot sizes of the objects covering >= 10% of its cell (as `aux_targets` covers)."
+    t, h, w = (int(x) for x in grid)
+    h, w = h // 2, w // 2
+    _, masks = render([spec], return_masks=True)
+    m = masks[0].float()
+    T = m.shape[1]
+    m = torch.cat([m, m[:, -1:].expand(-1, 2 * t - T, -1, -1)], 1) if 2 * t > T else m[:, :2 * t]
+    out = torch.zeros(t * h * w, len(SIZES))
+    if not m.numel(): return out
+    cover = F.adaptive_avg_pool3d(m[None], (t, h, w))[0] >= 0.1
+    for k, o in enumerate(spec.objects): out[cover[k].flatten(), _SIZE_I[o.size]] = 1
+    return out
+
+
+def word_sizes(question: str, spec) -> list[tuple[int, int, torch.Tensor]]:
+    "(start, end, multi-hot sizes) per object colour or shape word of `question`: the sizes of the video's objects of that colour (shape)."
+    out = []
+    for m in GROUND_WORDS.finditer(question.lower()):
+        w = m.group(1)
+        tgt = torch.zeros(len(SIZES))
+        shape = w[:-1] if w not in SHAPES and w not in COLORS else w
+        for o in spec.objects:
+            if (o.color == w) if w in COLORS else (o.shape == shape): tgt[_SIZE_I[o.size]] = 1
+        out.append((m.start(), m.end(), tgt))
+    return out
+
+
+def size_loss(heads: SizeHeads, critic, rows: list[Row]) -> torch.Tensor:
+    "BCE of both size heads on the last `forward_rows` batch (vision tokens of rows with a known scene; object words of TA rows)."
+    losses, seen = [], set()
+    for r, (grid, f) in zip(rows, forward_rows.features):
+        if r.spec is None or id(f) in seen: continue
+        seen.add(id(f))
+        tgt = token_sizes(r.spec, grid)
+        if tgt.shape[0] == f.shape[0]: losses.append(F.binary_cross_entropy_with_logits(heads.dense(f), tgt))
+    for i, (r, prompt) in enumerate(zip(rows, forward_rows.prompts)):
+        base = prompt.rfind(r.question)
+        if r.dimension != "TA" or r.spec is None or base < 0: continue
+        enc = critic.tokenizer(prompt, add_special_tokens=False, return_offsets_mapping=True)
+        pos, tgts = [], []
+        for a, b, t in word_sizes(r.question, r.spec):
+            toks = [k for k, (x, y) in enumerate(enc.offset_mapping) if x < base + b and y > base + a]
+            if toks: pos.append(toks[-1]); tgts.append(t)
+        if pos: losses.append(F.binary_cross_entropy_with_logits(heads.ground(forward_rows.hidden[i, pos]), torch.stack(tgts)))
+    return torch.stack(losses).mean() if losses else torch.zeros(())
+
+
 # ---- truth loss (training only): whether the stated description is true of the video, read linearly off the LM's
 # hidden state at the description's last token. With the grounding loss the colour and shape words learned what the
 # video shows of them, yet the decision never refused a wrong colour or shape: this asks the language model to
@@ -747,7 +809,7 @@ def pretrain_vision(critic, heads: AuxHeads, args, logf: Path) -> None:
 
 def pair_loss(critic, rows: list[Row], decision_weight: float, heads: AuxHeads | None = None, aux_weight: float = 0.0,
               ground: torch.nn.Linear | None = None, ground_weight: float = 0.0, truth: torch.nn.Linear | None = None,
-              truth_weight: float = 0.0) -> tuple[torch.Tensor, float]:
+              truth_weight: float = 0.0, sizes: SizeHeads | None = None, size_weight: float = 0.0) -> tuple[torch.Tensor, float]:
     "Mean over rows of the weighted answer NLL (decision tokens x `decision_weight`), and the batch's decision accuracy."
     outs, _ = forward_rows(critic, rows)
     yes, no = critic.tokenizer.convert_tokens_to_ids(["Yes", "No"])
@@ -763,6 +825,7 @@ def pair_loss(critic, rows: list[Row], decision_weight: float, heads: AuxHeads |
     if ground is not None and ground_weight > 0:
         loss = loss + ground_weight * grounding_loss(ground, critic, rows)
     if truth is not None and truth_weight > 0: loss = loss + truth_weight * truth_loss(truth, critic, rows)
+    if sizes is not None and size_weight > 0: loss = loss + size_weight * size_loss(sizes, critic, rows)
     return loss, float(np.mean(correct))
 
 
@@ -884,7 +947,7 @@ def advance_curriculum(args, phase: int, step: int, ev: dict) -> str | None:
 
 
 def save_critic_ckpt(out: Path, critic, opt, step: int, args, heads=None, opt_aux=None, ground=None, opt_ground=None,
-                     truth=None, opt_truth=None) -> Path:
+                     truth=None, opt_truth=None, sizes=None, opt_sizes=None) -> Path:
     "Atomic swap as in the vae stage; `checkpoint/critic` is a save_pretrained folder the package loads."
     tmp, final, old = out / "checkpoint.tmp", out / "checkpoint", out / "checkpoint.old"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -893,6 +956,7 @@ def save_critic_ckpt(out: Path, critic, opt, step: int, args, heads=None, opt_au
     aux = {"aux_heads": heads.state_dict(), "aux_optimizer": opt_aux.state_dict()} if heads is not None else {}
     if ground is not None: aux.update(ground_head=ground.state_dict(), ground_optimizer=opt_ground.state_dict())
     if truth is not None: aux.update(truth_head=truth.state_dict(), truth_optimizer=opt_truth.state_dict())
+    if sizes is not None: aux.update(size_heads=sizes.state_dict(), size_optimizer=opt_sizes.state_dict())
     torch.save({"optimizer": opt.state_dict(), "step": step, "torch_rng": torch.get_rng_state(), "phase_starts": list(args.phase_starts),
                 "phase_caps": list(args.phases), **aux},
                tmp / "state.pt")
@@ -957,6 +1021,10 @@ def train_critic(args) -> None:
     opt_truth = torch.optim.AdamW(truth.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
     if state is not None and "truth_head" in state:
         truth.load_state_dict(state["truth_head"]); opt_truth.load_state_dict(state["truth_optimizer"])
+    sizes = SizeHeads(args.text_hidden)  # and the size read-outs
+    opt_sizes = torch.optim.AdamW(sizes.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    if state is not None and "size_heads" in state:
+        sizes.load_state_dict(state["size_heads"]); opt_sizes.load_state_dict(state["size_optimizer"])
     ev_rows = eval_rows(args, args.eval_n)
     if ck is None and args.vision_steps: pretrain_vision(critic, heads, args, logf)
     if ck is None:
@@ -968,7 +1036,7 @@ def train_critic(args) -> None:
     n_vis = sum(p.numel() for p in model.model.visual.parameters())
     log(logf, f"stage critic: {'resumed ' + str(ck) + ' at step ' + str(step) if ck else 'new'}; {n_params / 1e6:.2f}M params "
               f"({n_vis / 1e6:.2f}M vision); vocab {len(processor.tokenizer)}; {args.size}x{args.size}x{args.frames} videos -> "
-              f"{critic.spec.target_size(args.frames, args.size, args.size)} px; {args.pairs} pairs/step, lr {args.lr}, decision x{args.decision_weight}, aux x{args.aux_weight}, grounding x{args.ground_weight}, truth x{args.truth_weight}, "
+              f"{critic.spec.target_size(args.frames, args.size, args.size)} px; {args.pairs} pairs/step, lr {args.lr}, decision x{args.decision_weight}, aux x{args.aux_weight}, grounding x{args.ground_weight}, truth x{args.truth_weight}, sizes x{args.size_weight}, "
               f"phases start at {args.phase_starts} (caps {args.phases}, early at held-out acc {args.advance_at}), held-out rows {len(ev_rows)}, threads {torch.get_num_threads()}")
     last_save, t_start, s_start = time.time(), time.time(), step
     hist = {"loss": [], "acc": []}
@@ -976,12 +1044,14 @@ def train_critic(args) -> None:
     lr_at = lambda s: args.lr * min(1.0, (s + 1) / args.warmup)
     while step < args.steps:
         phase, rows = step_rows(step, args)
-        for g in opt.param_groups + opt_aux.param_groups + opt_ground.param_groups + opt_truth.param_groups: g["lr"] = lr_at(step)
-        loss, acc = pair_loss(critic, rows, args.decision_weight, heads, args.aux_weight, ground, args.ground_weight, truth, args.truth_weight)
-        opt.zero_grad(set_to_none=True); opt_aux.zero_grad(set_to_none=True); opt_ground.zero_grad(set_to_none=True); opt_truth.zero_grad(set_to_none=True)
+        opts = (opt, opt_aux, opt_ground, opt_truth, opt_sizes)
+        for g in (g for o in opts for g in o.param_groups): g["lr"] = lr_at(step)
+        loss, acc = pair_loss(critic, rows, args.decision_weight, heads, args.aux_weight, ground, args.ground_weight, truth, args.truth_weight,
+                              sizes, args.size_weight)
+        for o in opts: o.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step(); opt_aux.step(); opt_ground.step(); opt_truth.step()
+        for o in opts: o.step()
         step += 1; bar.update(1)
         hist["loss"].append(loss.item()); hist["acc"].append(acc)
         if step % args.log_every == 0:
@@ -1000,7 +1070,7 @@ def train_critic(args) -> None:
                 log(logf, f"  greedy on a held-out {r.dimension} '{r.facet}' {r.kind} row (reference {r.answer!r}): {said!r}")
             critic.model.train()
         if time.time() - last_save >= args.save_every_s or step == args.steps:
-            save_critic_ckpt(out, critic, opt, step, args, heads, opt_aux, ground, opt_ground, truth, opt_truth)
+            save_critic_ckpt(out, critic, opt, step, args, heads, opt_aux, ground, opt_ground, truth, opt_truth, sizes, opt_sizes)
             last_save = time.time()
     bar.close()
     log(logf, f"done at step {step}; the critic: {out / 'checkpoint' / 'critic'}")
@@ -1366,6 +1436,8 @@ def main(argv=None) -> None:
     c.add_argument("--truth-weight", type=float, default=0.0, help="weight of the truth loss: whether a TA question's stated "
                    "description is true of the video, read linearly off the LM's hidden state at the description's last token "
                    "(training only; an experiment, off by default)")
+    c.add_argument("--size-weight", type=float, default=0.0, help="weight of the size read-outs (per vision token and at each object word "
+                   "of a TA question: the sizes of the objects there); an experiment of 2026-12-07, off by default")
     c.add_argument("--vision-steps", type=int, default=0, help="new runs: steps of vision-tower pretraining on the auxiliary read-outs alone (off by default: the auxiliary loss during training teaches colours too)")
     c.add_argument("--vision-batch", type=int, default=8, help="scenes per vision-pretraining step")
     c.add_argument("--vision-lr", type=float, default=1e-3)
