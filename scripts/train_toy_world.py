@@ -675,10 +675,30 @@ _SIZE_I = {c: i for i, c in enumerate(SIZES)}
 
 
 class SizeHeads(torch.nn.Module):
+    """`dense` and `ground`: the sizes (per vision token; at each object word). `phrase`: at each shape word, whether the video
+    has an object of the noun phrase it ends ("large green triangle"). Added after 1,500 steps in which the size read-outs
+    were exact (1.00 at the words, 0.91 per token) and the truth head refused wrong sizes (1.00) while the decision never
+    did: the decision reads mismatches at the shape word, where colour and shape mismatches are found, so the size's
+    mismatch is asked for there too."""
     def __init__(self, hidden: int):
         super().__init__()
         self.dense = torch.nn.Linear(hidden, len(SIZES))
         self.ground = torch.nn.Linear(hidden, len(SIZES))
+        self.phrase = torch.nn.Linear(hidden, 1)
+
+
+NOUN_PHRASE = re.compile(r"\b(?:(" + "|".join(SIZES) + r") )?(?:(" + "|".join(sorted(COLORS, key=len, reverse=True)) + r") )?("
+                         + "|".join(SHAPES) + r")s?\b")
+
+
+def phrase_truth(question: str, spec) -> list[tuple[int, int, float]]:
+    "(start, end, 1/0) per object noun phrase of `question`: whether `spec` has an object of its size, colour and shape (those stated)."
+    out = []
+    for m in NOUN_PHRASE.finditer(question.lower()):
+        size, color, shape = m.groups()
+        hit = any(o.shape == shape and (size is None or o.size == size) and (color is None or o.color == color) for o in spec.objects)
+        out.append((m.start(3), m.end(), float(hit)))
+    return out
 
 
 def token_sizes(spec, grid) -> torch.Tensor:
@@ -726,6 +746,11 @@ def size_loss(heads: SizeHeads, critic, rows: list[Row]) -> torch.Tensor:
             toks = [k for k, (x, y) in enumerate(enc.offset_mapping) if x < base + b and y > base + a]
             if toks: pos.append(toks[-1]); tgts.append(t)
         if pos: losses.append(F.binary_cross_entropy_with_logits(heads.ground(forward_rows.hidden[i, pos]), torch.stack(tgts)))
+        pos, tgts = [], []
+        for a, b, t in phrase_truth(r.question, r.spec):
+            toks = [k for k, (x, y) in enumerate(enc.offset_mapping) if x < base + b and y > base + a]
+            if toks: pos.append(toks[-1]); tgts.append(t)
+        if pos: losses.append(F.binary_cross_entropy_with_logits(heads.phrase(forward_rows.hidden[i, pos])[:, 0], torch.tensor(tgts)))
     return torch.stack(losses).mean() if losses else torch.zeros(())
 
 
@@ -1024,7 +1049,8 @@ def train_critic(args) -> None:
     sizes = SizeHeads(args.text_hidden)  # and the size read-outs
     opt_sizes = torch.optim.AdamW(sizes.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
     if state is not None and "size_heads" in state:
-        sizes.load_state_dict(state["size_heads"]); opt_sizes.load_state_dict(state["size_optimizer"])
+        missing = sizes.load_state_dict(state["size_heads"], strict=False).missing_keys
+        if not missing: opt_sizes.load_state_dict(state["size_optimizer"])  # states before the phrase head: its optimizer starts afresh
     ev_rows = eval_rows(args, args.eval_n)
     if ck is None and args.vision_steps: pretrain_vision(critic, heads, args, logf)
     if ck is None:
