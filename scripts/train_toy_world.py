@@ -67,6 +67,7 @@ from drf_nb.frames import concat_reference
 from drf_nb.prompts import FACETS, PHY_ASPECTS
 from drf_nb.reward import _no_defect_answer, _yes_answer, build_question
 from drf_nb.tiny import QWEN_SPECIAL_TOKENS, QWEN_VL_CHAT_TEMPLATE
+from drf_nb.world import LOCATION_WORDS, _location_ok, object_track, thresholds as world_thresholds
 from drf_nb.world import (BACKGROUNDS, CAMERA, COLORS, LIGHTING, LOC_MARGIN, LOCATIONS, MILD_BLUR, MILD_NOISE, MOTIONS, SHAPES, SIZES,
                           ObjectSpec, _location_interval, corrupt, corrupt_spec, facets_of, gaussian_blur, judge, judge_generator, pass_rates, realise,
                           reference_video, render, sample_scene, verdict_table)
@@ -685,6 +686,55 @@ class SizeHeads(torch.nn.Module):
         self.dense = torch.nn.Linear(hidden, len(SIZES))
         self.ground = torch.nn.Linear(hidden, len(SIZES))
         self.phrase = torch.nn.Linear(hidden, 1)
+        # the same three read-outs for the temporal and positional facets (added when, with colour, shape, size and count
+        # learned on one object, motion, location, lighting and camera stayed at chance, their truth head too): per token and
+        # at each object word the objects' motions and which location words their start satisfies; per video the lighting
+        # and the camera; at the end of each motion or location clause of a description, whether the clause is true
+        self.motion_dense = torch.nn.Linear(hidden, len(MOTIONS))
+        self.motion_ground = torch.nn.Linear(hidden, len(MOTIONS))
+        self.loc_dense = torch.nn.Linear(hidden, len(LOCATIONS))
+        self.loc_ground = torch.nn.Linear(hidden, len(LOCATIONS))
+        self.scene = torch.nn.Linear(hidden, len(LIGHTING) + len(CAMERA))
+        self.clause = torch.nn.Linear(hidden, 1)
+
+
+_LOC_I = {c: i for i, c in enumerate(LOCATIONS)}
+_LIGHT_I = {c: i for i, c in enumerate(LIGHTING)}
+_CAM_I = {c: i for i, c in enumerate(CAMERA)}
+_LOC_CANON = {w: loc for loc, ws in LOCATION_WORDS.items() for w in ws}
+
+
+def object_attributes(o, spec) -> torch.Tensor:
+    "One object's read-out targets: multi-hot sizes | motions | the location words its start satisfies."
+    t = torch.zeros(len(SIZES) + len(MOTIONS) + len(LOCATIONS))
+    t[_SIZE_I[o.size]] = 1
+    t[len(SIZES) + _MOTION_I[o.motion]] = 1
+    x, y = object_track(o, spec)[0]
+    th = world_thresholds(spec.height, spec.width, spec.frames)
+    for loc in LOCATIONS:
+        if _location_ok(loc, x, y, spec.height, spec.width, th): t[len(SIZES) + len(MOTIONS) + _LOC_I[loc]] = 1
+    return t
+
+
+def clause_truth(description: str, spec) -> list[tuple[str, float]]:
+    "(clause, 1/0) per motion or location clause of a description ('the red circle moves up', '... starts at the top')."
+    out = []
+    for c in description.split("; "):
+        m = re.fullmatch(r"(?i)the (.+?) (" + "|".join(SHAPES) + r") (moves (\w+)(?: and bounces off the \w+ edge)?|stays still|starts (.+))", c)
+        if not m: continue
+        color, shape, _, move, where = m.groups()
+        named = [o for o in spec.objects if o.color == color.lower() and o.shape == shape]
+        if where is not None:
+            loc = _LOC_CANON.get(where)
+            if loc is None: continue
+            th = world_thresholds(spec.height, spec.width, spec.frames)
+            ok = any(_location_ok(loc, *object_track(o, spec)[0], spec.height, spec.width, th) for o in named)
+        else:
+            want = move or "still"
+            bounce = "bounces" in c
+            ok = any(o.motion == want and (o.bounce == bounce or want == "still") for o in named)
+        out.append((c, float(ok)))
+    return out
 
 
 NOUN_PHRASE = re.compile(r"\b(?:(" + "|".join(SIZES) + r") )?(?:(" + "|".join(sorted(COLORS, key=len, reverse=True)) + r") )?("
@@ -702,31 +752,37 @@ def phrase_truth(question: str, spec) -> list[tuple[int, int, float]]:
 
 
 def token_sizes(spec, grid) -> torch.Tensor:
-    "Per merged vision token, the multi-hot sizes of the objects covering >= 10% of its cell (as `aux_targets` covers)."
+    "Per merged vision token, the multi-hot `object_attributes` of the objects covering >= 10% of its cell (as `aux_targets` covers)."
     t, h, w = (int(x) for x in grid)
     h, w = h // 2, w // 2
     _, masks = render([spec], return_masks=True)
     m = masks[0].float()
     T = m.shape[1]
     m = torch.cat([m, m[:, -1:].expand(-1, 2 * t - T, -1, -1)], 1) if 2 * t > T else m[:, :2 * t]
-    out = torch.zeros(t * h * w, len(SIZES))
+    out = torch.zeros(t * h * w, len(SIZES) + len(MOTIONS) + len(LOCATIONS))
     if not m.numel(): return out
     cover = F.adaptive_avg_pool3d(m[None], (t, h, w))[0] >= 0.1
-    for k, o in enumerate(spec.objects): out[cover[k].flatten(), _SIZE_I[o.size]] = 1
+    for k, o in enumerate(spec.objects): out[cover[k].flatten()] = torch.maximum(out[cover[k].flatten()], object_attributes(o, spec))
     return out
 
 
 def word_sizes(question: str, spec) -> list[tuple[int, int, torch.Tensor]]:
-    "(start, end, multi-hot sizes) per object colour or shape word of `question`: the sizes of the video's objects of that colour (shape)."
+    "(start, end, multi-hot `object_attributes`) per object colour or shape word of `question`: of the video's objects of that colour (shape)."
     out = []
     for m in GROUND_WORDS.finditer(question.lower()):
         w = m.group(1)
-        tgt = torch.zeros(len(SIZES))
+        tgt = torch.zeros(len(SIZES) + len(MOTIONS) + len(LOCATIONS))
         shape = w[:-1] if w not in SHAPES and w not in COLORS else w
         for o in spec.objects:
-            if (o.color == w) if w in COLORS else (o.shape == shape): tgt[_SIZE_I[o.size]] = 1
+            if (o.color == w) if w in COLORS else (o.shape == shape): tgt = torch.maximum(tgt, object_attributes(o, spec))
         out.append((m.start(), m.end(), tgt))
     return out
+
+
+def _attr_logits(heads: SizeHeads, x: torch.Tensor, dense: bool) -> torch.Tensor:
+    "Sizes | motions | locations logits of vision tokens (`dense`) or of object words."
+    if dense: return torch.cat([heads.dense(x), heads.motion_dense(x), heads.loc_dense(x)], -1)
+    return torch.cat([heads.ground(x), heads.motion_ground(x), heads.loc_ground(x)], -1)
 
 
 def size_loss(heads: SizeHeads, critic, rows: list[Row]) -> torch.Tensor:
@@ -736,7 +792,11 @@ def size_loss(heads: SizeHeads, critic, rows: list[Row]) -> torch.Tensor:
         if r.spec is None or id(f) in seen: continue
         seen.add(id(f))
         tgt = token_sizes(r.spec, grid)
-        if tgt.shape[0] == f.shape[0]: losses.append(F.binary_cross_entropy_with_logits(heads.dense(f), tgt))
+        if tgt.shape[0] == f.shape[0]: losses.append(F.binary_cross_entropy_with_logits(_attr_logits(heads, f, dense=True), tgt))
+        pooled = heads.scene(f.mean(0))
+        s = r.spec
+        losses.append(F.cross_entropy(pooled[None, :len(LIGHTING)], torch.tensor([_LIGHT_I[s.lighting or "bright"]]))
+                      + F.cross_entropy(pooled[None, len(LIGHTING):], torch.tensor([_CAM_I[s.camera or "still"]])))
     for i, (r, prompt) in enumerate(zip(rows, forward_rows.prompts)):
         base = prompt.rfind(r.question)
         if r.dimension != "TA" or r.spec is None or base < 0: continue
@@ -745,7 +805,14 @@ def size_loss(heads: SizeHeads, critic, rows: list[Row]) -> torch.Tensor:
         for a, b, t in word_sizes(r.question, r.spec):
             toks = [k for k, (x, y) in enumerate(enc.offset_mapping) if x < base + b and y > base + a]
             if toks: pos.append(toks[-1]); tgts.append(t)
-        if pos: losses.append(F.binary_cross_entropy_with_logits(heads.ground(forward_rows.hidden[i, pos]), torch.stack(tgts)))
+        if pos: losses.append(F.binary_cross_entropy_with_logits(_attr_logits(heads, forward_rows.hidden[i, pos], dense=False), torch.stack(tgts)))
+        pos, tgts = [], []
+        for c, t in clause_truth(r.statement or "", r.spec):
+            a = r.question.rfind(c)
+            if a < 0: continue
+            toks = [k for k, (x, y) in enumerate(enc.offset_mapping) if x < base + a + len(c) and y > base + a]
+            if toks: pos.append(toks[-1]); tgts.append(t)
+        if pos: losses.append(F.binary_cross_entropy_with_logits(heads.clause(forward_rows.hidden[i, pos])[:, 0], torch.tensor(tgts)))
         pos, tgts = [], []
         for a, b, t in phrase_truth(r.question, r.spec):
             toks = [k for k, (x, y) in enumerate(enc.offset_mapping) if x < base + b and y > base + a]
@@ -1462,8 +1529,9 @@ def main(argv=None) -> None:
     c.add_argument("--truth-weight", type=float, default=0.0, help="weight of the truth loss: whether a TA question's stated "
                    "description is true of the video, read linearly off the LM's hidden state at the description's last token "
                    "(training only; an experiment, off by default)")
-    c.add_argument("--size-weight", type=float, default=0.0, help="weight of the size read-outs (per vision token and at each object word "
-                   "of a TA question: the sizes of the objects there); an experiment of 2026-12-07, off by default")
+    c.add_argument("--size-weight", type=float, default=0.0, help="weight of the attribute read-outs (SizeHeads: per vision token and at each "
+                   "object word the sizes, motions and start locations of the objects there; per video lighting and camera; the truth of "
+                   "each noun phrase, motion and location clause); added 2026-12-07, off by default")
     c.add_argument("--vision-steps", type=int, default=0, help="new runs: steps of vision-tower pretraining on the auxiliary read-outs alone (off by default: the auxiliary loss during training teaches colours too)")
     c.add_argument("--vision-batch", type=int, default=8, help="scenes per vision-pretraining step")
     c.add_argument("--vision-lr", type=float, default=1e-3)
