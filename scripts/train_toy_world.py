@@ -1013,6 +1013,34 @@ def _phase_of(step: int, args) -> tuple[int, str, tuple, tuple, bool]:
     return 3, dim, TA_FACETS, (1, 3), short and dim == "TA"
 
 
+# ---- a schedule of experiment flags: the critic's run changed its curriculum by hand over several sessions (a ladder of
+# facets and object counts, read-outs added as they were found to be needed); `--schedule` replays such a history (or
+# runs a planned one) unattended, so a run from scratch retraces it
+SCHEDULE_FLAGS = {"facets": None, "max_objects": None, "short_share": 0.2, "truth_weight": 0.0, "size_weight": 0.0, "phases": (6000, 9000)}
+
+
+def load_schedule(path) -> list[dict]:
+    "`[{'from': step, 'flags': {...}}, ...]` sorted by step; each entry's flags (of `SCHEDULE_FLAGS`) hold until the next entry."
+    entries = json.loads(Path(path).read_text())
+    if not isinstance(entries, list) or not entries: raise SystemExit(f"--schedule {path}: a JSON list of {{'from': step, 'flags': {{...}}}} entries")
+    for e in entries:
+        bad = set(e.get("flags", {})) - set(SCHEDULE_FLAGS)
+        if "from" not in e or bad: raise SystemExit(f"--schedule {path}: entry {e}: needs 'from'; flags may be {sorted(SCHEDULE_FLAGS)}")
+    return sorted(entries, key=lambda e: e["from"])
+
+
+def apply_schedule(args, schedule: list[dict], step: int) -> dict | None:
+    "Set the flags of the entry in force at `step` on `args` (unlisted flags back to their defaults); the entry, or None before the first."
+    now = [e for e in schedule if e["from"] <= step]
+    if not now: return None
+    e = now[-1]
+    for k, d in SCHEDULE_FLAGS.items():
+        v = e.get("flags", {}).get(k, d)
+        setattr(args, k, tuple(v) if isinstance(v, list) else v)
+    args.phase_starts = list(args.phases)
+    return e
+
+
 SKIPPED: list[str] = []  # scene seeds whose pair could not be built, and why (logged at each evaluation)
 
 def step_rows(step: int, args) -> tuple[int, list[Row]]:
@@ -1133,9 +1161,17 @@ def train_critic(args) -> None:
               f"phases start at {args.phase_starts} (caps {args.phases}, early at held-out acc {args.advance_at}), held-out rows {len(ev_rows)}, threads {torch.get_num_threads()}")
     last_save, t_start, s_start = time.time(), time.time(), step
     hist = {"loss": [], "acc": []}
+    schedule, in_force = (load_schedule(args.schedule) if args.schedule else None), None
     bar = tqdm(total=args.steps, initial=step, desc="critic", mininterval=10)
     lr_at = lambda s: args.lr * min(1.0, (s + 1) / args.warmup)
     while step < args.steps:
+        if schedule is not None:
+            e = apply_schedule(args, schedule, step)
+            if e is not in_force:
+                in_force = e
+                if e is not None:
+                    log(logf, f"schedule: from step {e['from']}: {json.dumps(e.get('flags', {}))}")
+                    ev_rows = eval_rows(args, args.eval_n)  # held-out rows of the rung in force
         phase, rows = step_rows(step, args)
         opts = (opt, opt_aux, opt_ground, opt_truth, opt_sizes)
         for g in (g for o in opts for g in o.param_groups): g["lr"] = lr_at(step)
@@ -1532,6 +1568,8 @@ def main(argv=None) -> None:
     c.add_argument("--size-weight", type=float, default=0.0, help="weight of the attribute read-outs (SizeHeads: per vision token and at each "
                    "object word the sizes, motions and start locations of the objects there; per video lighting and camera; the truth of "
                    "each noun phrase, motion and location clause); added 2026-12-07, off by default")
+    c.add_argument("--schedule", default=None, help="a JSON list of {from: step, flags: {...}}: the experiment flags ("
+                   + ", ".join(SCHEDULE_FLAGS) + ") in force from each step on, replacing those given here (toy_runs/critic/schedule.json: the run's history)")
     c.add_argument("--vision-steps", type=int, default=0, help="new runs: steps of vision-tower pretraining on the auxiliary read-outs alone (off by default: the auxiliary loss during training teaches colours too)")
     c.add_argument("--vision-batch", type=int, default=8, help="scenes per vision-pretraining step")
     c.add_argument("--vision-lr", type=float, default=1e-3)
