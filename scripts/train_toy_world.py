@@ -696,6 +696,9 @@ class SizeHeads(torch.nn.Module):
         self.loc_ground = torch.nn.Linear(hidden, len(LOCATIONS))
         self.scene = torch.nn.Linear(hidden, len(LIGHTING) + len(CAMERA))
         self.clause = torch.nn.Linear(hidden, 1)
+        # the video's lighting and camera read by the language model at the end of every TA description (added when the
+        # vision read-out of the lighting reached 1.00 and the Lighting decision stayed at 0.50: the LM never fetched it)
+        self.scene_ground = torch.nn.Linear(hidden, len(LIGHTING) + len(CAMERA))
 
 
 _LOC_I = {c: i for i, c in enumerate(LOCATIONS)}
@@ -813,6 +816,11 @@ def size_loss(heads: SizeHeads, critic, rows: list[Row]) -> torch.Tensor:
             toks = [k for k, (x, y) in enumerate(enc.offset_mapping) if x < base + a + len(c) and y > base + a]
             if toks: pos.append(toks[-1]); tgts.append(t)
         if pos: losses.append(F.binary_cross_entropy_with_logits(heads.clause(forward_rows.hidden[i, pos])[:, 0], torch.tensor(tgts)))
+        t = truth_position(critic, prompt, r.question, r.statement) if r.statement else None
+        if t is not None:
+            p = heads.scene_ground(forward_rows.hidden[i, t])
+            losses.append(F.cross_entropy(p[None, :len(LIGHTING)], torch.tensor([_LIGHT_I[r.spec.lighting or "bright"]]))
+                          + F.cross_entropy(p[None, len(LIGHTING):], torch.tensor([_CAM_I[r.spec.camera or "still"]])))
         pos, tgts = [], []
         for a, b, t in phrase_truth(r.question, r.spec):
             toks = [k for k, (x, y) in enumerate(enc.offset_mapping) if x < base + b and y > base + a]
