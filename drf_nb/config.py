@@ -488,7 +488,7 @@ def toy_config() -> DRFConfig:
     return DRFConfig(
         preset="toy",
         generator=GeneratorConfig(model_id="toy-world-generator", height=48, width=48, num_frames=9, guidance_scale=3.0,
-                                  flow_shift=3.0, max_sequence_length=320, dtype="float32", fps=16),
+                                  flow_shift=1.0, max_sequence_length=96, dtype="float32", fps=16),  # the toy DiT's recipe (train_toy_world.py dit)
         critic=CriticConfig(model_id="toy-world-critic", dtype="float32", gradient_checkpointing=False, attn_implementation="sdpa",
                             min_pixels=112 * 112, max_pixels=512 * 288),
         # the scalar-reward baselines: the toy world's own PickScore and VideoReward (scripts/train_toy_scalar_rewards.py)
