@@ -572,16 +572,21 @@ _BG_I = {c: i for i, c in enumerate(BACKGROUNDS)}
 _MOTION_I = {c: i for i, c in enumerate(MOTIONS)}
 
 
-def aux_targets(spec, grid) -> tuple[torch.Tensor, torch.Tensor, int, int]:
-    "Per merged token, the colours and shapes of objects covering >= 10% of its cell (multi-hot); the count, background and motions."
+def token_cover(spec, grid) -> torch.Tensor:
+    "Which objects cover >= 10% of each merged vision token's cell: (N, t, h, w) booleans for the video grid `grid`."
     t, h, w = (int(x) for x in grid)
     h, w = h // 2, w // 2  # merged 2x2
     _, masks = render([spec], return_masks=True)  # (1, N, T, H, W)
     m = masks[0].float()
     T = m.shape[1]
     m = torch.cat([m, m[:, -1:].expand(-1, 2 * t - T, -1, -1)], 1) if 2 * t > T else m[:, :2 * t]  # the processor repeats the last frame
-    cover = F.adaptive_avg_pool3d(m[None], (t, h, w))[0] >= 0.1 if m.numel() else torch.zeros(0, t, h, w, dtype=torch.bool)  # (N, t, h, w)
-    dense = torch.zeros(t * h * w, len(COLORS) + len(SHAPES))
+    return F.adaptive_avg_pool3d(m[None], (t, h, w))[0] >= 0.1 if m.numel() else torch.zeros(0, t, h, w, dtype=torch.bool)  # (N, t, h, w)
+
+
+def aux_targets(spec, grid) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+    "Per merged token, the colours and shapes of objects covering >= 10% of its cell (multi-hot); the count, background and motions."
+    cover = token_cover(spec, grid)
+    dense = torch.zeros(cover.shape[1:].numel(), len(COLORS) + len(SHAPES))
     for k, o in enumerate(spec.objects):
         c = cover[k].flatten()
         dense[c, _COLOR_I[o.color]] = 1
@@ -675,7 +680,7 @@ def grounding_loss(head, critic, rows: list[Row]) -> torch.Tensor:
 _SIZE_I = {c: i for i, c in enumerate(SIZES)}
 
 
-class SizeHeads(torch.nn.Module):
+class AttributeHeads(torch.nn.Module):
     """`dense` and `ground`: the sizes (per vision token; at each object word). `phrase`: at each shape word, whether the video
     has an object of the noun phrase it ends ("large green triangle"). Added after 1,500 steps in which the size read-outs
     were exact (1.00 at the words, 0.91 per token) and the truth head refused wrong sizes (1.00) while the decision never
@@ -754,22 +759,15 @@ def phrase_truth(question: str, spec) -> list[tuple[int, int, float]]:
     return out
 
 
-def token_sizes(spec, grid) -> torch.Tensor:
+def token_attributes(spec, grid) -> torch.Tensor:
     "Per merged vision token, the multi-hot `object_attributes` of the objects covering >= 10% of its cell (as `aux_targets` covers)."
-    t, h, w = (int(x) for x in grid)
-    h, w = h // 2, w // 2
-    _, masks = render([spec], return_masks=True)
-    m = masks[0].float()
-    T = m.shape[1]
-    m = torch.cat([m, m[:, -1:].expand(-1, 2 * t - T, -1, -1)], 1) if 2 * t > T else m[:, :2 * t]
-    out = torch.zeros(t * h * w, len(SIZES) + len(MOTIONS) + len(LOCATIONS))
-    if not m.numel(): return out
-    cover = F.adaptive_avg_pool3d(m[None], (t, h, w))[0] >= 0.1
+    cover = token_cover(spec, grid)
+    out = torch.zeros(cover.shape[1:].numel(), len(SIZES) + len(MOTIONS) + len(LOCATIONS))
     for k, o in enumerate(spec.objects): out[cover[k].flatten()] = torch.maximum(out[cover[k].flatten()], object_attributes(o, spec))
     return out
 
 
-def word_sizes(question: str, spec) -> list[tuple[int, int, torch.Tensor]]:
+def word_attributes(question: str, spec) -> list[tuple[int, int, torch.Tensor]]:
     "(start, end, multi-hot `object_attributes`) per object colour or shape word of `question`: of the video's objects of that colour (shape)."
     out = []
     for m in GROUND_WORDS.finditer(question.lower()):
@@ -782,19 +780,26 @@ def word_sizes(question: str, spec) -> list[tuple[int, int, torch.Tensor]]:
     return out
 
 
-def _attr_logits(heads: SizeHeads, x: torch.Tensor, dense: bool) -> torch.Tensor:
+def _last_token(enc, a: int, b: int) -> int | None:
+    "The index of the last token of characters [a, b) in a tokenizer encoding with offsets, or None."
+    toks = [k for k, (x, y) in enumerate(enc.offset_mapping) if x < b and y > a]
+    return toks[-1] if toks else None
+
+
+def _attr_logits(heads: AttributeHeads, x: torch.Tensor, dense: bool) -> torch.Tensor:
     "Sizes | motions | locations logits of vision tokens (`dense`) or of object words."
     if dense: return torch.cat([heads.dense(x), heads.motion_dense(x), heads.loc_dense(x)], -1)
     return torch.cat([heads.ground(x), heads.motion_ground(x), heads.loc_ground(x)], -1)
 
 
-def size_loss(heads: SizeHeads, critic, rows: list[Row]) -> torch.Tensor:
-    "BCE of both size heads on the last `forward_rows` batch (vision tokens of rows with a known scene; object words of TA rows)."
+def attribute_loss(heads: AttributeHeads, critic, rows: list[Row]) -> torch.Tensor:
+    """The read-outs of `AttributeHeads` on the last `forward_rows` batch: per vision token and per video of rows with a known
+    scene; at the object words, clause ends, description end and noun phrases of TA rows."""
     losses, seen = [], set()
     for r, (grid, f) in zip(rows, forward_rows.features):
         if r.spec is None or id(f) in seen: continue
         seen.add(id(f))
-        tgt = token_sizes(r.spec, grid)
+        tgt = token_attributes(r.spec, grid)
         if tgt.shape[0] == f.shape[0]: losses.append(F.binary_cross_entropy_with_logits(_attr_logits(heads, f, dense=True), tgt))
         pooled = heads.scene(f.mean(0))
         s = r.spec
@@ -804,28 +809,23 @@ def size_loss(heads: SizeHeads, critic, rows: list[Row]) -> torch.Tensor:
         base = prompt.rfind(r.question)
         if r.dimension != "TA" or r.spec is None or base < 0: continue
         enc = critic.tokenizer(prompt, add_special_tokens=False, return_offsets_mapping=True)
-        pos, tgts = [], []
-        for a, b, t in word_sizes(r.question, r.spec):
-            toks = [k for k, (x, y) in enumerate(enc.offset_mapping) if x < base + b and y > base + a]
-            if toks: pos.append(toks[-1]); tgts.append(t)
-        if pos: losses.append(F.binary_cross_entropy_with_logits(_attr_logits(heads, forward_rows.hidden[i, pos], dense=False), torch.stack(tgts)))
-        pos, tgts = [], []
-        for c, t in clause_truth(r.statement or "", r.spec):
-            a = r.question.rfind(c)
-            if a < 0: continue
-            toks = [k for k, (x, y) in enumerate(enc.offset_mapping) if x < base + a + len(c) and y > base + a]
-            if toks: pos.append(toks[-1]); tgts.append(t)
-        if pos: losses.append(F.binary_cross_entropy_with_logits(heads.clause(forward_rows.hidden[i, pos])[:, 0], torch.tensor(tgts)))
+        hidden = forward_rows.hidden[i]
+        spans = [(base + a, base + b, t) for a, b, t in word_attributes(r.question, r.spec)]
+        spans = [(k, t) for a, b, t in spans if (k := _last_token(enc, a, b)) is not None]
+        if spans: losses.append(F.binary_cross_entropy_with_logits(_attr_logits(heads, hidden[[k for k, _ in spans]], dense=False),
+                                                                    torch.stack([t for _, t in spans])))
+        truths = [(heads.clause, base + a, base + a + len(c), t) for c, t in clause_truth(r.statement or "", r.spec) if (a := r.question.rfind(c)) >= 0]
+        truths += [(heads.phrase, base + a, base + b, t) for a, b, t in phrase_truth(r.question, r.spec)]
+        logits, tgts = [], []
+        for head, a, b, t in truths:
+            k = _last_token(enc, a, b)
+            if k is not None: logits.append(head(hidden[k])[0]); tgts.append(t)
+        if logits: losses.append(F.binary_cross_entropy_with_logits(torch.stack(logits), torch.tensor(tgts)))
         t = truth_position(critic, prompt, r.question, r.statement) if r.statement else None
         if t is not None:
             p = heads.scene_ground(forward_rows.hidden[i, t])
             losses.append(F.cross_entropy(p[None, :len(LIGHTING)], torch.tensor([_LIGHT_I[r.spec.lighting or "bright"]]))
                           + F.cross_entropy(p[None, len(LIGHTING):], torch.tensor([_CAM_I[r.spec.camera or "still"]])))
-        pos, tgts = [], []
-        for a, b, t in phrase_truth(r.question, r.spec):
-            toks = [k for k, (x, y) in enumerate(enc.offset_mapping) if x < base + b and y > base + a]
-            if toks: pos.append(toks[-1]); tgts.append(t)
-        if pos: losses.append(F.binary_cross_entropy_with_logits(heads.phrase(forward_rows.hidden[i, pos])[:, 0], torch.tensor(tgts)))
     return torch.stack(losses).mean() if losses else torch.zeros(())
 
 
@@ -909,7 +909,7 @@ def pretrain_vision(critic, heads: AuxHeads, args, logf: Path) -> None:
 
 def pair_loss(critic, rows: list[Row], decision_weight: float, heads: AuxHeads | None = None, aux_weight: float = 0.0,
               ground: torch.nn.Linear | None = None, ground_weight: float = 0.0, truth: torch.nn.Linear | None = None,
-              truth_weight: float = 0.0, sizes: SizeHeads | None = None, size_weight: float = 0.0) -> tuple[torch.Tensor, float]:
+              truth_weight: float = 0.0, sizes: AttributeHeads | None = None, attribute_weight: float = 0.0) -> tuple[torch.Tensor, float]:
     "Mean over rows of the weighted answer NLL (decision tokens x `decision_weight`), and the batch's decision accuracy."
     outs, _ = forward_rows(critic, rows)
     yes, no = critic.tokenizer.convert_tokens_to_ids(["Yes", "No"])
@@ -925,7 +925,7 @@ def pair_loss(critic, rows: list[Row], decision_weight: float, heads: AuxHeads |
     if ground is not None and ground_weight > 0:
         loss = loss + ground_weight * grounding_loss(ground, critic, rows)
     if truth is not None and truth_weight > 0: loss = loss + truth_weight * truth_loss(truth, critic, rows)
-    if sizes is not None and size_weight > 0: loss = loss + size_weight * size_loss(sizes, critic, rows)
+    if sizes is not None and attribute_weight > 0: loss = loss + attribute_weight * attribute_loss(sizes, critic, rows)
     return loss, float(np.mean(correct))
 
 
@@ -1024,7 +1024,7 @@ def _phase_of(step: int, args) -> tuple[int, str, tuple, tuple, bool]:
 # ---- a schedule of experiment flags: the critic's run changed its curriculum by hand over several sessions (a ladder of
 # facets and object counts, read-outs added as they were found to be needed); `--schedule` replays such a history (or
 # runs a planned one) unattended, so a run from scratch retraces it
-SCHEDULE_FLAGS = {"facets": None, "max_objects": None, "short_share": 0.2, "truth_weight": 0.0, "size_weight": 0.0, "phases": (6000, 9000)}
+SCHEDULE_FLAGS = {"facets": None, "max_objects": None, "short_share": 0.2, "truth_weight": 0.0, "attribute_weight": 0.0, "phases": (6000, 9000)}
 
 
 def load_schedule(path) -> list[dict]:
@@ -1045,7 +1045,7 @@ def apply_schedule(args, schedule: list[dict], step: int) -> dict | None:
     for k, d in SCHEDULE_FLAGS.items():
         v = e.get("flags", {}).get(k, d)
         setattr(args, k, tuple(v) if isinstance(v, list) else v)
-    args.phase_starts = list(args.phases)
+    args.phase_starts = list(args.phases)  # a schedule sets the phases itself: no early advance (advance_curriculum) under it
     return e
 
 
@@ -1084,7 +1084,7 @@ def save_critic_ckpt(out: Path, critic, opt, step: int, args, heads=None, opt_au
     aux = {"aux_heads": heads.state_dict(), "aux_optimizer": opt_aux.state_dict()} if heads is not None else {}
     if ground is not None: aux.update(ground_head=ground.state_dict(), ground_optimizer=opt_ground.state_dict())
     if truth is not None: aux.update(truth_head=truth.state_dict(), truth_optimizer=opt_truth.state_dict())
-    if sizes is not None: aux.update(size_heads=sizes.state_dict(), size_optimizer=opt_sizes.state_dict())
+    if sizes is not None: aux.update(attribute_heads=sizes.state_dict(), attribute_optimizer=opt_sizes.state_dict())
     torch.save({"optimizer": opt.state_dict(), "step": step, "torch_rng": torch.get_rng_state(), "phase_starts": list(args.phase_starts),
                 "phase_caps": list(args.phases), **aux},
                tmp / "state.pt")
@@ -1149,11 +1149,12 @@ def train_critic(args) -> None:
     opt_truth = torch.optim.AdamW(truth.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
     if state is not None and "truth_head" in state:
         truth.load_state_dict(state["truth_head"]); opt_truth.load_state_dict(state["truth_optimizer"])
-    sizes = SizeHeads(args.text_hidden)  # and the size read-outs
+    sizes = AttributeHeads(args.text_hidden)  # and the attribute read-outs
     opt_sizes = torch.optim.AdamW(sizes.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
-    if state is not None and "size_heads" in state:
-        missing = sizes.load_state_dict(state["size_heads"], strict=False).missing_keys
-        if not missing: opt_sizes.load_state_dict(state["size_optimizer"])  # states before the phrase head: its optimizer starts afresh
+    key = next((k for k in ("attribute_heads", "size_heads") if state is not None and k in state), None)  # size_heads: their first name
+    if key:
+        missing = sizes.load_state_dict(state[key], strict=False).missing_keys
+        if not missing: opt_sizes.load_state_dict(state[key.replace("heads", "optimizer")])  # a state before a head was added: afresh
     ev_rows = eval_rows(args, args.eval_n)
     if ck is None and args.vision_steps: pretrain_vision(critic, heads, args, logf)
     if ck is None:
@@ -1165,7 +1166,7 @@ def train_critic(args) -> None:
     n_vis = sum(p.numel() for p in model.model.visual.parameters())
     log(logf, f"stage critic: {'resumed ' + str(ck) + ' at step ' + str(step) if ck else 'new'}; {n_params / 1e6:.2f}M params "
               f"({n_vis / 1e6:.2f}M vision); vocab {len(processor.tokenizer)}; {args.size}x{args.size}x{args.frames} videos -> "
-              f"{critic.spec.target_size(args.frames, args.size, args.size)} px; {args.pairs} pairs/step, lr {args.lr}, decision x{args.decision_weight}, aux x{args.aux_weight}, grounding x{args.ground_weight}, truth x{args.truth_weight}, sizes x{args.size_weight}, "
+              f"{critic.spec.target_size(args.frames, args.size, args.size)} px; {args.pairs} pairs/step, lr {args.lr}, decision x{args.decision_weight}, aux x{args.aux_weight}, grounding x{args.ground_weight}, truth x{args.truth_weight}, attributes x{args.attribute_weight}, "
               f"phases start at {args.phase_starts} (caps {args.phases}, early at held-out acc {args.advance_at}), held-out rows {len(ev_rows)}, threads {torch.get_num_threads()}")
     last_save, t_start, s_start = time.time(), time.time(), step
     hist = {"loss": [], "acc": []}
@@ -1184,7 +1185,7 @@ def train_critic(args) -> None:
         opts = (opt, opt_aux, opt_ground, opt_truth, opt_sizes)
         for g in (g for o in opts for g in o.param_groups): g["lr"] = lr_at(step)
         loss, acc = pair_loss(critic, rows, args.decision_weight, heads, args.aux_weight, ground, args.ground_weight, truth, args.truth_weight,
-                              sizes, args.size_weight)
+                              sizes, args.attribute_weight)
         for o in opts: o.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -1573,7 +1574,7 @@ def main(argv=None) -> None:
     c.add_argument("--truth-weight", type=float, default=0.0, help="weight of the truth loss: whether a TA question's stated "
                    "description is true of the video, read linearly off the LM's hidden state at the description's last token "
                    "(training only; an experiment, off by default)")
-    c.add_argument("--size-weight", type=float, default=0.0, help="weight of the attribute read-outs (SizeHeads: per vision token and at each "
+    c.add_argument("--attribute-weight", type=float, default=0.0, help="weight of the attribute read-outs (AttributeHeads: per vision token and at each "
                    "object word the sizes, motions and start locations of the objects there; per video lighting and camera; the truth of "
                    "each noun phrase, motion and location clause); added 2026-12-07, off by default")
     c.add_argument("--schedule", default=None, help="a JSON list of {from: step, flags: {...}}: the experiment flags ("
