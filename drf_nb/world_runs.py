@@ -16,20 +16,21 @@ import pandas as pd
 import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
+from tqdm.auto import tqdm
 
-from .annotation import annotate, make_answerer
+from .annotation import annotate, answer_queries, build_queries, make_answerer, parse_decomposition
 from .config import DRFConfig, load_config
 from .frames import subsample_indices
 from .reward import gradient_heatmaps, pixel_gradient, plot_gradient_heatmaps, single_prompt_samples
 from .sampling import load_generator
 from .training import DRFTrainer, _gif_b64, build_trainer
-from .world import (WorldDecomposer, corrupt_spec, facets_of, judge_generator, pass_rates, reference_video, render,
+from .world import (WorldDecomposer, corrupt_spec, decomposition_text, facets_of, judge_generator, pass_rates, reference_video, render,
                           world_scenes, write_world_dataset)
 
 # %% auto #0
 __all__ = ['IN_PLACE_KINDS', 'world_training_data', 'held_out_scenes', 'judge_now', 'finetune_and_judge', 'summarize_seeds',
            'run_world_grid', 'gain_vs_spread', 'world_experiment', 'world_curves', 'plot_world_curves',
-           'wrong_object_gradient', 'failing_scenes', 'run_world_demo']
+           'wrong_object_gradient', 'critic_judge_agreement', 'summarize_agreement', 'failing_scenes', 'run_world_demo']
 
 # %% ../nbs/16_world_runs.ipynb #6483c49c
 def world_training_data(cfg: DRFConfig, out_dir, n: int | None = None, seed: int = 0, answerer=None, progress: bool = True,
@@ -174,6 +175,57 @@ def wrong_object_gradient(reward_fn, cfg: DRFConfig, spec, kind: str = "wrong co
     share, area = float(mag[mask].sum() / mag.sum().clamp_min(1e-30)), float(mask.float().mean())
     return dict(kind=kind, object=changed[0], frames=frames, magnitude=mag, mask=mask, gradient_share=share,
                 area_share=area, ratio=share / area if area else float("nan"))
+
+# %% ../nbs/16_world_runs.ipynb #471b7ad9
+def _scene_queries(spec, cfg: DRFConfig) -> list[dict]:
+    "The queries annotation builds for `spec`'s caption (its exact decomposition, as `WorldDecomposer` gives it)."
+    dec = parse_decomposition(decomposition_text(spec))
+    return build_queries(dec, spec.caption, cfg.reward.num_frames, cfg.reward.num_reference_frames)
+
+def critic_judge_agreement(answerer, videos: torch.Tensor, specs: list, table: pd.DataFrame, cfg: DRFConfig, seed: int = 0,
+                           progress: bool = False) -> pd.DataFrame:
+    """The critic's decisions on `videos` (`Tensor[B, T, 3, H, W]` in [-1, 1], e.g. a generator's samples of `specs`'
+    captions) beside the judge's verdicts `table` (`verdict_table` of the same videos): one row per query with `video`,
+    `dimension`, `facet` (TA) , `critic_ok` (TA Yes; Phy/VQ no defect; None if the answer states no decision), `judge_ok`
+    and the critic's `answer`. `answerer` answers as annotation asks (`CriticAnswerer`, `ScriptedAnswerer`); Phy/VQ
+    queries see the reference video `reference_video(spec, seed)` after the video (skipped, with a `note`, when the
+    caption has no other realisation)."""
+    if len(videos) != len(specs) or len(table) != len(specs):
+        raise ValueError(f"critic_judge_agreement: {len(videos)} videos, {len(specs)} specs and {len(table)} verdicts must match")
+    T = videos.shape[1]
+    idx, ref_idx = subsample_indices(T, cfg.reward.num_frames), subsample_indices(T, cfg.reward.num_reference_frames)
+    rows = []
+    for b in tqdm(range(len(specs)), desc="critic vs judge", disable=not progress):
+        spec, verdict = specs[b], table.iloc[b]
+        queries, note = _scene_queries(spec, cfg), ""
+        try: ref = reference_video(spec, seed)[ref_idx]
+        except ValueError as e: ref, note = None, str(e)
+        if ref is None: queries = [q for q in queries if q["dimension"] == "TA"]
+        for q in answer_queries(answerer, queries, videos[b][idx], ref):
+            dim, dec = q["dimension"], q["decision"] or None
+            critic_ok = None if dec is None else (dec == "Yes") == (dim == "TA")  # Phy/VQ ask about defects: No is fine
+            judge_ok = verdict[f"{dim}_ok"] if dim != "TA" else verdict[q["facet"]]
+            rows.append(dict(video=b, dimension=dim, facet=q["facet"] if dim == "TA" else dim, critic_ok=critic_ok,
+                             judge_ok=None if judge_ok is None or pd.isna(judge_ok) else bool(judge_ok), answer=q["answer"], note=note))
+    return pd.DataFrame(rows)
+
+def summarize_agreement(df: pd.DataFrame) -> pd.DataFrame:
+    """Per facet (TA) and for Phy and VQ, and over all TA queries: `n` queries the judge has a verdict on, the judge's
+    and the critic's pass rates, `agreement`, `failures_refused` (of the judge's failures, the share the critic
+    refused; NaN without failures), `passes_accepted`, and `undecided` (answers with no decision, counted as disagreeing)."""
+    d = df[df.judge_ok.notna()].copy()
+    d["critic"] = d.critic_ok.map(lambda v: np.nan if v is None or pd.isna(v) else float(bool(v)))
+    d["judge"] = d.judge_ok.astype(float)
+    d["agree"] = (d.critic == d.judge).astype(float)
+    def one(g):
+        fail, ok = g[g.judge == 0], g[g.judge == 1]
+        return pd.Series(dict(n=len(g), judge_pass=g.judge.mean(), critic_pass=g.critic.mean(), agreement=g.agree.mean(),
+                              failures_refused=(fail.critic == 0).mean() if len(fail) else np.nan,
+                              passes_accepted=(ok.critic == 1).mean() if len(ok) else np.nan, undecided=g.critic.isna().mean()))
+    parts = [one(g).rename(k) for k, g in d.groupby("facet", sort=False)]
+    ta = d[d.dimension == "TA"]
+    if len(ta): parts.append(one(ta).rename("TA (all facets)"))
+    return pd.DataFrame(parts).round(3)
 
 # %% ../nbs/16_world_runs.ipynb #7de98ba4
 def failing_scenes(generator, cfg: DRFConfig, n_candidates: int, n: int, seed: int = 0) -> tuple:
