@@ -14,6 +14,11 @@ no worse than the base by more than that spread.
 Variants: diffusion_drf (the toy preset); vanilla_drf (reward.kind=vanilla_drf); ta_only, ta_phy, ta_vq (reward
 dimension subsets, Table 4); binary (reward.binary_only: decisions without explanations, Table 4). --set adds
 config overrides to every run (e.g. --set training.max_steps=100 generator.model_id=PATH).
+
+--diagnose runs no training: it samples the generator on held-out captions, judges the samples, and asks the critic
+the queries annotation builds for each caption (critic_judge_agreement): per facet, how often the critic agrees with
+the judge and which share of the judge's failures it refuses, on the generator's samples and on the true renders.
+A reward can only fix what its critic refuses.
 """
 from __future__ import annotations
 
@@ -22,9 +27,11 @@ import sys
 
 import pandas as pd
 
-from drf_nb.annotation import ScriptedAnswerer
+from drf_nb.annotation import ScriptedAnswerer, make_answerer
 from drf_nb.config import load_config, overrides_from_strings, run_reporting_errors
-from drf_nb.world_runs import gain_vs_spread, summarize_seeds, world_experiment
+from drf_nb.sampling import load_generator
+from drf_nb.world import judge, judge_generator, render, verdict_table, world_scenes
+from drf_nb.world_runs import critic_judge_agreement, gain_vs_spread, summarize_agreement, summarize_seeds, world_experiment
 
 VARIANTS = {
     "diffusion_drf": {},
@@ -58,6 +65,25 @@ def run_grid(args) -> list[dict]:
     return results
 
 
+def diagnose(args) -> int:
+    "The critic against the judge on the generator's held-out samples and on the true renders of the same captions."
+    from pathlib import Path
+    cfg = load_config(load_config("toy", STANDINS) if args.standins else "toy", overrides_from_strings(args.set or []))
+    g, s = cfg.generator, cfg.sampling
+    specs = world_scenes(args.eval_prompts, args.data_seed + 1, g.height, g.width, g.num_frames, objects=(1, args.max_objects))
+    videos, table = judge_generator(load_generator(g, device="cpu"), specs, steps=s.inference_steps, guidance_scale=g.guidance_scale,
+                                    max_sequence_length=g.max_sequence_length, progress=True)
+    answerer = ScriptedAnswerer() if args.standins else make_answerer(cfg, "critic")
+    out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
+    true = render(specs)
+    for name, v, t in (("generated", videos, table), ("true renders", true, verdict_table(judge(true, specs)))):
+        a = critic_judge_agreement(answerer, v, specs, t, cfg, progress=True)
+        a.to_csv(out / f"agreement-{name.replace(' ', '-')}.csv", index=False)
+        with pd.option_context("display.width", 200, "display.max_columns", 20):
+            print(f"\nthe critic against the judge on {len(specs)} held-out captions, {name}:\n{summarize_agreement(a)}")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="Example: --seeds 0 1 2 --variants diffusion_drf vanilla_drf")
     p.add_argument("--out", default="runs/world-experiments", help="results folder (resumes what is there)")
@@ -70,6 +96,9 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=None, help="training.max_steps (default: the preset's)")
     p.add_argument("--judge-every", type=int, default=None, help="judge the held-out captions every N steps (Fig. 7)")
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="config overrides for every run")
+    p.add_argument("--max-objects", type=int, default=3, help="--diagnose: objects per held-out scene, at most (the world draws 1-3)")
+    p.add_argument("--diagnose", action="store_true", help="no training: the critic's decisions against the judge's on the "
+                   "generator's held-out samples and on true renders, per facet")
     args = p.parse_args(argv)
 
     def job(args):
@@ -78,7 +107,7 @@ def main(argv=None) -> int:
             print(summarize_seeds(results, METRICS))
         if "diffusion_drf" in args.variants and len(args.seeds) >= 2: print(gain_vs_spread(results)["text"])
         return 0
-    return run_reporting_errors("toy_world_experiments", job, args)
+    return run_reporting_errors("toy_world_experiments", diagnose if args.diagnose else job, args)
 
 
 if __name__ == "__main__":

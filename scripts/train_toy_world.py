@@ -426,6 +426,116 @@ def make_pair(dimension: str, seed: int, args, facets=TA_FACETS, objects=(1, 3),
     return ref_pair(dimension, seed, rcfg, args.size, args.frames, objects, args.p_mild, args.vq_package_share)
 
 
+# ---- the generator's own videos (2026-12-07, fourth session): on the toy DiT's samples the critic agreed with the judge
+# at chance exactly where the generator fails (Object(s): it called 0.83 of the samples fine where the judge passed
+# 0.42; motion; Phy: every sample fine), so Diffusion-DRF's reward could not see what it was meant to fix. Renders and
+# their clean corruptions never look like the generator's failures (blobby, morphing shapes; objects that barely
+# move). Stage `samples` samples the generator on training-stream captions and keeps each video with the judge's
+# verdict; `--generated POOL --generated-share p` then makes a share p of the critic's pairs from it: the generated
+# video asked one of its caption's questions (the answer states the judge's verdict) beside the true render asked the
+# same one. Held-out pool videos (every 10th) are evaluated on their own line.
+POOL_SEED0 = 7 * 10 ** 8  # scene seeds of the pool (training pairs stay below 10**8, the tokenizer's start at 5 * 10**8)
+PHY_CHECK_ASPECT = {"persistence": "abnormal motion", "stable count": "abnormal motion", "continuous motion": "abnormal motion",
+                    "rigid size": "abnormal deformation", "rigid shape": "abnormal deformation"}
+VQ_CHECK_KIND = {"sharp": "blur", "clean": "noise"}
+
+
+def build_pool(args) -> None:
+    """Stage samples: the generator (`--generator`, a WanPipeline folder) on `--n` training-stream scenes (at most
+    `--max-objects` objects), judged; written to `<out>/pool.pt` in chunks (resumes). Videos kept as uint8."""
+    from drf_nb.config import load_config
+    from drf_nb.sampling import load_generator
+    out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
+    path, logf = out / "pool.pt", out / "pool.log"
+    pool = torch.load(path, weights_only=False) if path.exists() else dict(videos=[], specs=[], verdicts=[], generator=args.generator)
+    if pool["generator"] != args.generator: raise SystemExit(f"{path} holds samples of {pool['generator']}, not {args.generator}: use another --out")
+    cfg = load_config("toy", {"generator": {"model_id": args.generator}})
+    g = cfg.generator
+    gen = load_generator(g, device="cpu")
+    objects = (1, args.max_objects or 3)
+    bar = tqdm(total=args.n, initial=len(pool["specs"]), desc="pool")
+    while len(pool["specs"]) < args.n:
+        i0 = len(pool["specs"])
+        specs = [sample_scene(random.Random(POOL_SEED0 + i), args.size, args.size, args.frames, objects=objects)
+                 for i in range(i0, min(args.n, i0 + 64))]
+        videos, _ = judge_generator(gen, specs, seed=POOL_SEED0 + i0, steps=args.sample_steps, guidance_scale=args.guidance,
+                                    max_sequence_length=g.max_sequence_length)
+        videos = ((videos + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)  # judged as stored
+        pool["videos"] += list(videos)
+        pool["specs"] += specs
+        pool["verdicts"] += [dict(v.row(), measures=v.measures) for v in judge(videos.float() / 127.5 - 1, specs)]
+        tmp = path.with_suffix(".tmp"); torch.save(pool, tmp); tmp.replace(path)
+        bar.update(len(specs))
+        rates = pass_rates(pd.DataFrame(pool["verdicts"]).drop(columns="measures"))
+        log(logf, f"{len(pool['specs'])} samples; judge pass rates so far: " + ", ".join(f"{k} {v:.2f}" for k, v in rates.items() if not k.startswith(("phy:", "vq:"))))
+    bar.close()
+
+
+class Pool:
+    "The judged samples of stage `samples`: training items and held-out items (every 10th)."
+    def __init__(self, path):
+        d = torch.load(path, weights_only=False)
+        self.videos, self.specs, self.verdicts = d["videos"], d["specs"], d["verdicts"]
+        self.train = [i for i in range(len(self.specs)) if i % 10 != 9]
+        self.held = [i for i in range(len(self.specs)) if i % 10 == 9]
+
+    def video(self, i: int) -> torch.Tensor: return self.videos[i].float() / 127.5 - 1
+
+
+def _generated_no_answer(facet: str, desc: str, measures: dict) -> str:
+    "A TA 'No' about a generated video, grounded in what the judge measured where it can be named (objects' colours and shapes)."
+    if facet in ("Object(s)", "Color Requirement"):
+        seen = [o for o in measures.get("objects", []) if o.get("seen")]
+        shown = " and ".join(f"a {'large' if o['large'] else 'small'} {o['color']} {o['shape']}" for o in seen) or "no clear object"
+        return _no_answer(shown, desc)
+    return json.dumps({"answer": "No", "explanation": f"The video does not show this: {_lc(desc.strip().rstrip('.'))}."})
+
+
+def generated_pair(pool: Pool, i: int, dimension: str, rng: random.Random, rcfg: RewardConfig, facets, short: bool, p_mild: float,
+                   vq_package_share: float) -> list[Row] | None:
+    """The pool's video `i` asked one question of its caption (the answer states the judge's verdict), then the true render
+    asked the same (fine); kinds 'generated pass' / 'generated fail'."""
+    spec, v, video = pool.specs[i], pool.verdicts[i], pool.video(i)
+    clean = _mild(render(spec)[0], rng, p_mild)
+    if dimension == "TA":
+        f = facets_of(spec)
+        stated = [k for k in facets if f.get(k) and v.get(k) is not None and not pd.isna(v.get(k))]
+        if not stated: return None
+        failing = [k for k in stated if not v[k]]
+        facet = rng.choice(failing if failing and rng.random() < 0.5 else stated)
+        desc, ok = f[facet], bool(v[facet])
+        q = short_question(facet, desc) if short else build_question("TA", rcfg, facet=facet, description=desc)
+        gen = Row("TA", facet, "generated pass" if ok else "generated fail", video, None, q,
+                  _yes_answer(desc) if ok else _generated_no_answer(facet, desc, v.get("measures", {}) or {}), "Yes" if ok else "No", None, desc)
+        return [gen, Row("TA", facet, "true", clean, None, q, _yes_answer(desc), "Yes", spec, desc)]
+    try: ref = reference_video(spec, seed=rng.randrange(2 ** 31))
+    except ValueError: return None
+    q = build_question(dimension, rcfg, caption=spec.caption)
+    if dimension == "Phy":
+        bad = {PHY_CHECK_ASPECT[c] for c in PHY_CHECK_ASPECT if not v.get(f"phy: {c}", True)}
+        answer = json.dumps({a: "Yes" if a in bad else "No" for a in PHY_ASPECTS}) if bad else _phy_answer(None)
+        return [Row("Phy", "", "generated fail" if bad else "generated pass", video, ref, q, answer, "Yes" if bad else "No"),
+                Row("Phy", "", "true", clean, ref, q, _phy_answer(None), "No")]
+    kinds = [VQ_CHECK_KIND[c] for c in VQ_CHECK_KIND if not v.get(f"vq: {c}", True)]
+    pf = rng.random() < vq_package_share
+    return [Row("VQ", "", "generated fail" if kinds else "generated pass", video, ref, q, _vq_answer(kinds[0] if kinds else None, pf),
+                "Yes" if kinds else "No"),
+            Row("VQ", "", "true", clean, ref, q, _vq_answer(None, pf), "No")]
+
+
+def generated_eval_rows(pool: Pool, args, n: int) -> list[Row]:
+    "Held-out pool videos (never trained on), `n` per dimension, asked as in training (only the generated rows)."
+    rcfg = RewardConfig(num_frames=args.frames, num_reference_frames=args.frames)
+    rows = []
+    for d, dim in enumerate(("TA", "Phy", "VQ")):
+        got = 0
+        for k, i in enumerate(pool.held):
+            if got >= n: break
+            pair = generated_pair(pool, i, dim, random.Random(EVAL_SEED0 + 10 ** 6 * d + k), rcfg, TA_FACETS, False, 0.0, args.vq_package_share)
+            if pair: rows.append(pair[0]); got += 1
+    return rows
+
+
 # ---- tokenizer
 def tokenizer_corpus(args, n_scenes: int) -> list[str]:
     "Every text the critic will read or write, from scenes outside the training and held-out seed ranges."
@@ -1024,7 +1134,8 @@ def _phase_of(step: int, args) -> tuple[int, str, tuple, tuple, bool]:
 # ---- a schedule of experiment flags: the critic's run changed its curriculum by hand over several sessions (a ladder of
 # facets and object counts, read-outs added as they were found to be needed); `--schedule` replays such a history (or
 # runs a planned one) unattended, so a run from scratch retraces it
-SCHEDULE_FLAGS = {"facets": None, "max_objects": None, "short_share": 0.2, "truth_weight": 0.0, "attribute_weight": 0.0, "phases": (6000, 9000)}
+SCHEDULE_FLAGS = {"facets": None, "max_objects": None, "short_share": 0.2, "truth_weight": 0.0, "attribute_weight": 0.0, "phases": (6000, 9000),
+                  "generated_share": 0.0}
 
 
 def load_schedule(path) -> list[dict]:
@@ -1055,10 +1166,16 @@ def step_rows(step: int, args) -> tuple[int, list[Row]]:
     "The contrastive pairs of one optimizer step (all of one dimension, so rows have similar lengths): deterministic in step."
     phase, dim, facets, objects, short = phase_of(step, args)
     rows, k = [], 0
+    pool = getattr(args, "pool", None)
     while len(rows) < 2 * args.pairs:
         seed = args.seed * 10 ** 7 + step * 64 + k; k += 1
         if seed >= EVAL_SEED0 or k >= 64: raise SystemExit(f"step {step}: training seeds would reach the held-out range")
-        try: pair = make_pair(dim, seed, args, facets, objects, short)
+        rng = random.Random(seed)
+        try:
+            if pool is not None and rng.random() < args.generated_share:  # a pair of the generator's own video and the true render
+                rcfg = RewardConfig(num_frames=args.frames, num_reference_frames=args.frames)
+                pair = generated_pair(pool, rng.choice(pool.train), dim, rng, rcfg, facets, short, args.p_mild, args.vq_package_share)
+            else: pair = make_pair(dim, seed, args, facets, objects, short)
         except (ValueError, IndexError) as e:  # a scene the generators cannot handle: skipped and recorded, the run goes on
             SKIPPED.append(f"{dim} seed {seed}: {e!r}"); continue
         if pair: rows += pair
@@ -1156,6 +1273,9 @@ def train_critic(args) -> None:
         missing = sizes.load_state_dict(state[key], strict=False).missing_keys
         if not missing: opt_sizes.load_state_dict(state[key.replace("heads", "optimizer")])  # a state before a head was added: afresh
     ev_rows = eval_rows(args, args.eval_n)
+    args.pool = Pool(args.generated) if args.generated else None
+    gen_rows = generated_eval_rows(args.pool, args, args.eval_n) if args.pool else []
+    if args.pool: log(logf, f"generated pool {args.generated}: {len(args.pool.train)} training and {len(args.pool.held)} held-out samples")
     if ck is None and args.vision_steps: pretrain_vision(critic, heads, args, logf)
     if ck is None:
         check_processor_parity(critic, [r for i, r in enumerate(ev_rows) if i % 7 == 0][:12])
@@ -1200,6 +1320,11 @@ def train_critic(args) -> None:
             if SKIPPED: log(logf, f"{len(SKIPPED)} training pairs skipped so far, the last: {SKIPPED[-1]}")
             log(logf, f"step {step} phase {phase} train loss {np.mean(hist['loss'][-args.eval_every:]):.3f} "
                       f"batch acc {np.mean(hist['acc'][-args.eval_every:]):.2f} | {rate:.3f} steps/s | " + _fmt_eval(ev))
+            if gen_rows:
+                gv = evaluate_critic(critic, gen_rows)
+                log(logf, f"step {step} the generator's held-out samples (decision = the judge's verdict): acc " + " ".join(f"{d} {gv[d]:.3f}" for d in ("TA", "Phy", "VQ") if d in gv)
+                          + " | TA facets: " + ", ".join(f"{f} {a:.2f}" for f, a in gv["facets"].items())
+                          + " | by kind: " + ", ".join(f"{d}/{k} {a:.2f}" for (d, k), a in gv["kinds"].items()))
             moved = advance_curriculum(args, phase, step, ev)
             if moved: log(logf, moved)
             critic.model.eval()
@@ -1535,7 +1660,7 @@ def export_models(args) -> None:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("stage", choices=["vae", "critic", "dit", "export"], help="what to train (dit needs a trained vae); export: "
+    p.add_argument("stage", choices=["vae", "critic", "dit", "samples", "export"], help="what to train (dit needs a trained vae); samples: the generator's judged videos for the critic's --generated; export: "
                    "copy the trained generator and critic into drf_nb/data/toy")
     p.add_argument("--out", help="run folder (checkpoint/, train.log); every stage but export")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint if there is one")
@@ -1620,6 +1745,10 @@ def main(argv=None) -> None:
     d.add_argument("--ema", type=float, default=0.999, help="EMA decay of the exported weights")
     d.add_argument("--sample-steps", type=int, default=20, help="evaluation: flow UniPC steps")
     d.add_argument("--guidance", type=float, default=3.0, help="evaluation: classifier-free guidance scale")
+    c.add_argument("--generated", default=None, help="critic: a pool.pt of stage samples (the generator's judged videos); with "
+                   "--generated-share (or a schedule's generated_share) that share of pairs is made from it")
+    c.add_argument("--generated-share", type=float, default=0.0, help="critic: share of pairs made of a pool video and the true render")
+    c.add_argument("--n", type=int, default=1500, help="samples: videos in the pool")
     c.add_argument("--verify-load", action="store_true", help="at the end, load the saved critic with drf_nb's load_critic and compare scores")
     e = p.add_argument_group("export")
     e.add_argument("--generator", default="toy_runs/dit/checkpoint/pipeline", help="the WanPipeline folder to ship")
@@ -1632,15 +1761,18 @@ def main(argv=None) -> None:
     if args.size % 16: p.error(f"--size {args.size}: must be a multiple of 16 (the Wan VAE)")
     if args.frames < 5 or (args.frames - 1) % 4: p.error(f"--frames {args.frames}: must be 1 + 4k with k >= 1")
     defaults = {"vae": dict(steps=30000, lr=2e-3, batch=8, eval_every=250, eval_n=32), "critic": dict(steps=12000, lr=5e-4, eval_every=600, eval_n=24),
-                "dit": dict(steps=40000, lr=3e-4, batch=16, eval_every=500, eval_n=32)}
+                "dit": dict(steps=40000, lr=3e-4, batch=16, eval_every=500, eval_n=32), "samples": {}}
     for k, v in defaults[args.stage].items():
         if getattr(args, k) is None: setattr(args, k, v)
+    if args.stage == "critic" and args.generated and not Path(args.generated).exists():
+        p.error(f"--generated {args.generated}: no such pool (make it with stage samples)")
     if args.stage == "critic" and (len(args.phases) != 2 or not 0 <= args.phases[0] <= args.phases[1]):
         p.error(f"--phases {args.phases}: give two step counts, phase-2 start <= phase-3 start")
     torch.set_num_threads(args.threads)
     if args.stage == "vae": train_vae(args)
     elif args.stage == "critic": train_critic(args)
     elif args.stage == "dit": train_dit(args)
+    elif args.stage == "samples": build_pool(args)
 
 
 if __name__ == "__main__":
