@@ -534,6 +534,7 @@ DROP_REASONS = {
     "answer_error": "the answerer failed on this sample",
     "ta_unparsed_answer": "a TA reference answer has no Yes/No decision",
     "ta_not_all_yes": "a TA reference answer is No (App. 6.3 keeps all-Yes samples only)",
+    "ref_unparsed_answer": "a Phy or VQ reference answer has no decision: as a target it is noise, and the binary ablation has nothing to keep",
 }
 
 def _record(row: int, sample_id: str, caption: str, video_path: str, cfg: DRFConfig) -> dict:
@@ -566,6 +567,8 @@ def filter_record(rec: dict) -> dict:
         return _drop(rec, "ta_unparsed_answer", f"{bad['facet']}: {bad['answer'][:120]!r}")
     if any(q["decision"] != "Yes" for q in ta):
         return _drop(rec, "ta_not_all_yes", "No for: " + ", ".join(q["facet"] for q in ta if q["decision"] != "Yes"))
+    bad = next((q for q in rec["queries"] if q["dimension"] != "TA" and not q["decision"]), None)
+    if bad: return _drop(rec, "ref_unparsed_answer", f"{bad['dimension']}: {bad['answer'][:120]!r}")
     rec.update(keep=True, drop_reason="", drop_detail="")
     return rec
 
