@@ -44,10 +44,10 @@ def world_training_data(cfg: DRFConfig, out_dir, n: int | None = None, seed: int
     annotate(cfg, source, out / "annotated", llm=WorldDecomposer(), answerer=answerer, limit=len(scenes) if scenes else n, progress=progress)
     return out / "annotated"
 
-def held_out_scenes(cfg: DRFConfig, n: int, seed: int = 0) -> list:
-    "`n` scenes from the stream after the training one (`world_scenes(seed=seed + 1)`), at the generator's size."
+def held_out_scenes(cfg: DRFConfig, n: int, seed: int = 0, objects: tuple = (1, 3)) -> list:
+    "`n` scenes of `objects` (min, max) objects from the stream after the training one (`world_scenes(seed=seed + 1)`), at the generator's size."
     g = cfg.generator
-    return world_scenes(n, seed + 1, g.height, g.width, g.num_frames)
+    return world_scenes(n, seed + 1, g.height, g.width, g.num_frames, objects)
 
 # %% ../nbs/16_world_runs.ipynb #ff244d43
 def judge_now(trainer: DRFTrainer, specs: list, seed: int = 0) -> tuple:
@@ -123,14 +123,17 @@ def gain_vs_spread(results: list[dict], label: str = "diffusion_drf") -> dict:
 # %% ../nbs/16_world_runs.ipynb #ef8e1190
 def world_experiment(variants: dict, seeds=(0,), n_train: int = 16, n_eval: int = 16, steps: int | None = None,
                      judge_every: int | None = None, out_dir="runs/world", cfg: DRFConfig | str = "toy", data_seed: int = 0,
-                     answerer=None, progress: bool = False) -> list[dict]:
+                     answerer=None, progress: bool = False, objects: tuple = (1, 3)) -> list[dict]:
     """Annotate `n_train` training-stream captions (the critic of `cfg`, or `answerer`) and run `run_world_grid` over
-    `variants` x `seeds`, judged on `n_eval` held-out captions; `steps` overrides `training.max_steps`. Resumes."""
+    `variants` x `seeds`, judged on `n_eval` held-out captions; `steps` overrides `training.max_steps`; scenes of
+    `objects` (min, max) objects. Resumes."""
     out = Path(out_dir)
     base = load_config(cfg, {"training": {"report_to": "none", "checkpoint_every": 10 ** 6, "validate_every": 10 ** 6,
                                           **({"max_steps": steps} if steps else {})}})
-    data = world_training_data(base, out / "data", n_train, seed=data_seed, answerer=answerer, progress=progress)
-    return run_world_grid(base, variants, seeds, data, held_out_scenes(base, n_eval, data_seed), out, judge_every, progress)
+    g = base.generator
+    train = world_scenes(n_train, data_seed, g.height, g.width, g.num_frames, objects)
+    data = world_training_data(base, out / "data", n_train, seed=data_seed, answerer=answerer, progress=progress, scenes=train)
+    return run_world_grid(base, variants, seeds, data, held_out_scenes(base, n_eval, data_seed, objects), out, judge_every, progress)
 
 def world_curves(results: list[dict], metric: str = "TA score") -> pd.DataFrame:
     "One row per (label, seed, step) of each run's judged checkpoints: `metric`'s value there."
@@ -228,10 +231,10 @@ def summarize_agreement(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(parts).round(3)
 
 # %% ../nbs/16_world_runs.ipynb #7de98ba4
-def failing_scenes(generator, cfg: DRFConfig, n_candidates: int, n: int, seed: int = 0) -> tuple:
-    "Of `n_candidates` training-stream scenes, the first `n` whose base sample fails some TA facet (padded with passing ones): (scenes, their verdict table)."
+def failing_scenes(generator, cfg: DRFConfig, n_candidates: int, n: int, seed: int = 0, objects: tuple = (1, 3)) -> tuple:
+    "Of `n_candidates` training-stream scenes (of `objects` objects), the first `n` whose base sample fails some TA facet (padded with passing ones): (scenes, their verdict table)."
     g, s = cfg.generator, cfg.sampling
-    cands = world_scenes(n_candidates, seed, g.height, g.width, g.num_frames)
+    cands = world_scenes(n_candidates, seed, g.height, g.width, g.num_frames, objects)
     _, tab = judge_generator(generator, cands, seed=seed, steps=s.inference_steps, guidance_scale=g.guidance_scale,
                              max_sequence_length=g.max_sequence_length)
     order = sorted(range(len(cands)), key=lambda i: bool(tab.TA_ok[i]))  # failing first, stable
@@ -257,7 +260,7 @@ def _reward_figure(history) -> go.Figure:
 
 # %% ../nbs/16_world_runs.ipynb #ec2408e9
 def run_world_demo(cfg: DRFConfig | str = "toy", out_dir="runs/world-demo", steps: int | None = None, n_candidates: int = 32,
-                   n_train: int = 8, n_eval: int = 32, seed: int = 0, answerer=None, progress: bool = True) -> Path:
+                   n_train: int = 8, n_eval: int = 32, seed: int = 0, answerer=None, progress: bool = True, objects: tuple = (1, 3)) -> Path:
     "Diffusion-DRF on the training prompts the base generator gets wrong, judged before and after; writes and returns `out_dir/demo.html`."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / "run", ignore_errors=True)  # the demo's scratch run: a rerun trains again
@@ -266,11 +269,11 @@ def run_world_demo(cfg: DRFConfig | str = "toy", out_dir="runs/world-demo", step
     cfg = load_config(cfg, over)
     t0 = time.time()
     base = load_generator(cfg.generator, device="cpu")
-    train_specs, train_before = failing_scenes(base, cfg, n_candidates, n_train, seed)
+    train_specs, train_before = failing_scenes(base, cfg, n_candidates, n_train, seed, objects)
     data = world_training_data(cfg, out / "data", seed=seed, answerer=answerer, progress=progress, scenes=train_specs)
     cfg = load_config(cfg, {"training": {"dataset_path": str(data)}})
     tr = DRFTrainer(cfg, generator=base, device="cpu")
-    eval_specs = held_out_scenes(cfg, n_eval, seed)
+    eval_specs = held_out_scenes(cfg, n_eval, seed, objects)
     v_before, tab_before = judge_now(tr, eval_specs)
     show_before, _ = judge_now(tr, train_specs[:4], seed=seed)
     tr.train(progress=progress, overwrite=True)

@@ -59,7 +59,7 @@ def run_grid(args) -> list[dict]:
     base = load_config(load_config("toy", STANDINS) if args.standins else "toy", overrides_from_strings(args.set or []))
     results = world_experiment({v: VARIANTS[v] for v in args.variants}, args.seeds, args.train_prompts, args.eval_prompts, args.steps,
                                args.judge_every, args.out, base, args.data_seed, answerer=ScriptedAnswerer() if args.standins else None,
-                               progress=True)
+                               progress=True, objects=(1, args.max_objects))
     for r in results:
         print(f"{r['label']} seed {r['seed']}: TA score {r['before']['TA score']:.3f} -> {r['after']['TA score']:.3f} ({r['seconds']:.0f} s)")
     return results
@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=None, help="training.max_steps (default: the preset's)")
     p.add_argument("--judge-every", type=int, default=None, help="judge the held-out captions every N steps (Fig. 7)")
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="config overrides for every run")
-    p.add_argument("--max-objects", type=int, default=3, help="--diagnose: objects per held-out scene, at most (the world draws 1-3)")
+    p.add_argument("--max-objects", type=int, default=3, help="objects per training and held-out scene, at most (the world draws 1-3)")
     p.add_argument("--diagnose", action="store_true", help="no training: the critic's decisions against the judge's on the "
                    "generator's held-out samples and on true renders, per facet")
     args = p.parse_args(argv)
