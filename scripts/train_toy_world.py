@@ -440,6 +440,12 @@ PHY_CHECK_ASPECT = {"persistence": "abnormal motion", "stable count": "abnormal 
 VQ_CHECK_KIND = {"sharp": "blur", "clean": "noise"}
 
 
+def judged_records(videos: torch.Tensor, specs: list) -> tuple[list, list]:
+    "Videos (`Tensor[B, T, 3, H, W]` in [-1, 1]) as the pool stores them (uint8) and the judge's verdict on exactly those pixels (row and measures)."
+    u8 = ((videos + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    return list(u8), [dict(v.row(), measures=v.measures) for v in judge(u8.float() / 127.5 - 1, specs)]
+
+
 def build_pool(args) -> None:
     """Stage samples: the generator (`--generator`, a WanPipeline folder) on `--n` training-stream scenes (at most
     `--max-objects` objects), judged; written to `<out>/pool.pt` in chunks (resumes). Videos kept as uint8."""
@@ -460,10 +466,10 @@ def build_pool(args) -> None:
                  for i in range(i0, min(args.n, i0 + 64))]
         videos, _ = judge_generator(gen, specs, seed=POOL_SEED0 + i0, steps=args.sample_steps, guidance_scale=args.guidance,
                                     max_sequence_length=g.max_sequence_length)
-        videos = ((videos + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)  # judged as stored
-        pool["videos"] += list(videos)
+        stored, verdicts = judged_records(videos, specs)
+        pool["videos"] += stored
         pool["specs"] += specs
-        pool["verdicts"] += [dict(v.row(), measures=v.measures) for v in judge(videos.float() / 127.5 - 1, specs)]
+        pool["verdicts"] += verdicts
         tmp = path.with_suffix(".tmp"); torch.save(pool, tmp); tmp.replace(path)
         bar.update(len(specs))
         rates = pass_rates(pd.DataFrame(pool["verdicts"]).drop(columns="measures"))
