@@ -28,9 +28,10 @@ from .world import (WorldDecomposer, corrupt_spec, decomposition_text, facets_of
                           world_scenes, write_world_dataset)
 
 # %% auto #0
-__all__ = ['IN_PLACE_KINDS', 'world_training_data', 'held_out_scenes', 'judge_now', 'finetune_and_judge', 'summarize_seeds',
-           'run_world_grid', 'gain_vs_spread', 'world_experiment', 'world_curves', 'plot_world_curves',
-           'wrong_object_gradient', 'critic_judge_agreement', 'summarize_agreement', 'failing_scenes', 'run_world_demo']
+__all__ = ['IN_PLACE_KINDS', 'DIRECTION_KINDS', 'world_training_data', 'held_out_scenes', 'judge_now', 'finetune_and_judge',
+           'summarize_seeds', 'run_world_grid', 'gain_vs_spread', 'world_experiment', 'world_curves',
+           'plot_world_curves', 'wrong_object_gradient', 'critic_judge_agreement', 'summarize_agreement',
+           'reward_direction', 'summarize_direction', 'failing_scenes', 'run_world_demo']
 
 # %% ../nbs/16_world_runs.ipynb #6483c49c
 def world_training_data(cfg: DRFConfig, out_dir, n: int | None = None, seed: int = 0, answerer=None, progress: bool = True,
@@ -229,6 +230,38 @@ def summarize_agreement(df: pd.DataFrame) -> pd.DataFrame:
     ta = d[d.dimension == "TA"]
     if len(ta): parts.append(one(ta).rename("TA (all facets)"))
     return pd.DataFrame(parts).round(3)
+
+# %% ../nbs/16_world_runs.ipynb #3cc167bb
+DIRECTION_KINDS = ("wrong colour", "wrong count", "wrong direction", "wrong background")  # one TA facet each (world.CORRUPTIONS)
+
+def reward_direction(reward_fn, cfg: DRFConfig, specs: list, kinds=DIRECTION_KINDS, seed: int = 0, progress: bool = False) -> pd.DataFrame:
+    """Per scene and corruption kind: `margin` = R(true) - R(corrupted) on the scene's single-prompt queries
+    (`single_prompt_samples`: TA per stated facet, Phy/VQ with `reference_video(spec, seed)` when `cfg.reward` asks), the
+    `cosine` between dR/dv at the corrupted video's N_f frames and the repairing step, and `z` = cosine x sqrt(pixels).
+    Corruptions that find no layout for a scene are skipped (a `skipped` row with the reason)."""
+    idx, ref_idx = subsample_indices(specs[0].frames, cfg.reward.num_frames), subsample_indices(specs[0].frames, cfg.reward.num_reference_frames)
+    needs_ref = cfg.reward.use_reference_frames and any(d in cfg.reward.dimensions for d in ("Phy", "VQ"))
+    rows = []
+    for i, spec in enumerate(tqdm(specs, desc="reward direction", disable=not progress)):
+        try: ref = reference_video(spec, seed)[ref_idx] if needs_ref else None
+        except ValueError: ref = None
+        sample = single_prompt_samples(spec.caption, cfg, facets_of(spec), reference_video=ref)[0]
+        true = render([spec])[0, idx]
+        for j, kind in enumerate(kinds):
+            try: bad = render([corrupt_spec(spec, kind, seed * 1000 + 10 * i + j)])[0, idx]
+            except ValueError as e:
+                rows.append(dict(scene=i, kind=kind, margin=np.nan, cosine=np.nan, z=np.nan, skipped=str(e))); continue
+            with torch.no_grad(): r_true, r_bad = (float(reward_fn(v[None], [sample]).rewards[0]) for v in (true, bad))
+            g, step = pixel_gradient(reward_fn, bad, sample).flatten(), (true - bad).flatten()
+            cos = float(g @ step / (g.norm() * step.norm())) if g.norm() > 0 and step.norm() > 0 else 0.0
+            rows.append(dict(scene=i, kind=kind, margin=r_true - r_bad, cosine=cos, z=cos * g.numel() ** 0.5, skipped=""))
+    return pd.DataFrame(rows)
+
+def summarize_direction(df: pd.DataFrame) -> pd.DataFrame:
+    "Per corruption kind: scenes measured, mean margin, share of scenes where the truth scores higher, mean cosine and z."
+    d = df[df.skipped == ""]
+    return d.groupby("kind", sort=False).agg(n=("margin", "size"), margin=("margin", "mean"), truth_higher=("margin", lambda m: float((m > 0).mean())),
+                                             cosine=("cosine", "mean"), z=("z", "mean")).round(4)
 
 # %% ../nbs/16_world_runs.ipynb #7de98ba4
 def failing_scenes(generator, cfg: DRFConfig, n_candidates: int, n: int, seed: int = 0, objects: tuple = (1, 3)) -> tuple:
