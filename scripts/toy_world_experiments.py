@@ -57,7 +57,11 @@ METRICS = ("TA score", "Phy score", "VQ score", "TA", "Phy", "VQ")
 
 def run_grid(args) -> list[dict]:
     base = load_config(load_config("toy", STANDINS) if args.standins else "toy", overrides_from_strings(args.set or []))
-    results = world_experiment({v: VARIANTS[v] for v in args.variants}, args.seeds, args.train_prompts, args.eval_prompts, args.steps,
+    variants = {v: VARIANTS[v] for v in args.variants}
+    for name, *pairs in args.variant or []:  # --variant NAME KEY=VALUE ...: a named variant of config overrides
+        if name in variants: raise SystemExit(f"--variant {name}: the name is taken")
+        variants[name] = overrides_from_strings(pairs)
+    results = world_experiment(variants, args.seeds, args.train_prompts, args.eval_prompts, args.steps,
                                args.judge_every, args.out, base, args.data_seed, answerer=ScriptedAnswerer() if args.standins else None,
                                progress=True, objects=(1, args.max_objects))
     for r in results:
@@ -88,7 +92,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="Example: --seeds 0 1 2 --variants diffusion_drf vanilla_drf")
     p.add_argument("--out", default="runs/world-experiments", help="results folder (resumes what is there)")
     p.add_argument("--standins", action="store_true", help="random tiny stand-ins for the toy models and a scripted answerer: a smoke run of the grid")
-    p.add_argument("--variants", nargs="+", default=["diffusion_drf"], choices=list(VARIANTS))
+    p.add_argument("--variants", nargs="*", default=["diffusion_drf"], choices=list(VARIANTS))
+    p.add_argument("--variant", nargs="+", action="append", metavar="NAME KEY=VALUE",
+                   help="a variant of your own: a name and its config overrides (repeat the flag for several)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--train-prompts", type=int, default=64, help="world captions annotated for training (the kept ones train)")
     p.add_argument("--eval-prompts", type=int, default=64, help="held-out captions the judge scores")
@@ -105,7 +111,8 @@ def main(argv=None) -> int:
         results = run_grid(args)
         with pd.option_context("display.width", 160, "display.max_columns", 20):
             print(summarize_seeds(results, METRICS))
-        if "diffusion_drf" in args.variants and len(args.seeds) >= 2: print(gain_vs_spread(results)["text"])
+        for label in dict.fromkeys(r["label"] for r in results):
+            if label in ("diffusion_drf", *(v[0] for v in args.variant or [])) and len(args.seeds) >= 2: print(gain_vs_spread(results, label)["text"])
         return 0
     return run_reporting_errors("toy_world_experiments", diagnose if args.diagnose else job, args)
 
