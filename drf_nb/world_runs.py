@@ -31,7 +31,8 @@ from .world import (WorldDecomposer, corrupt_spec, decomposition_text, facets_of
 __all__ = ['IN_PLACE_KINDS', 'DIRECTION_KINDS', 'world_training_data', 'held_out_scenes', 'judge_now', 'finetune_and_judge',
            'summarize_seeds', 'run_world_grid', 'gain_vs_spread', 'world_experiment', 'world_curves',
            'plot_world_curves', 'wrong_object_gradient', 'critic_judge_agreement', 'summarize_agreement',
-           'reward_direction', 'summarize_direction', 'failing_scenes', 'run_world_demo']
+           'reward_direction', 'summarize_direction', 'failing_scenes', 'run_world_demo', 'hardest_captions',
+           'single_prompt_world']
 
 # %% ../nbs/16_world_runs.ipynb #6483c49c
 def world_training_data(cfg: DRFConfig, out_dir, n: int | None = None, seed: int = 0, answerer=None, progress: bool = True,
@@ -358,3 +359,36 @@ AdamW lr {t.learning_rate:g}, T={cfg.sampling.train_steps}, K={cfg.sampling.back
 <table><tr><th>before</th>{_gif_cells(r['held_before'], fps)}</tr><tr><th>after</th>{_gif_cells(r['held_after'], fps)}</tr></table>
 <h2>Where the reward pushes the pixels (training prompt {i + 1})</h2>{heat.to_html(full_html=False, include_plotlyjs=False)}
 </body></html>"""
+
+# %% ../nbs/16_world_runs.ipynb #75142153
+def hardest_captions(generator, cfg: DRFConfig, n_candidates: int, n: int, seed: int = 0, noises: int = 8, objects: tuple = (1, 3)) -> tuple:
+    "Of `n_candidates` training-stream scenes, the `n` with the lowest judged mean TA score over `noises` samples each: (scenes, their scores)."
+    g, s = cfg.generator, cfg.sampling
+    cands = world_scenes(n_candidates, seed, g.height, g.width, g.num_frames, objects)
+    scores = []
+    for k, spec in enumerate(cands):
+        _, tab = judge_generator(generator, [spec] * noises, seed=10 ** 6 + noises * k, steps=s.inference_steps,
+                                 guidance_scale=g.guidance_scale, max_sequence_length=g.max_sequence_length)
+        scores.append(float(tab.TA.mean()))
+    order = sorted(range(len(cands)), key=lambda i: scores[i])[:n]
+    return [cands[i] for i in order], [scores[i] for i in order]
+
+def single_prompt_world(cfg: DRFConfig, spec, judge_every: int, eval_noises: int = 16, generator=None, progress: bool = False) -> dict:
+    """Tune `cfg`'s generator on `spec`'s caption alone for `training.max_steps` (its single-prompt queries); judge the
+    caption on `eval_noises` held-out noises before and every `judge_every` steps. Returns caption, curve [(step, pass
+    rates)], rewards and the videos of the first held-out noise before and after."""
+    g = cfg.generator
+    ref = None
+    if cfg.reward.use_reference_frames and any(d in cfg.reward.dimensions for d in ("Phy", "VQ")):
+        ref = reference_video(spec, cfg.training.seed)[subsample_indices(spec.frames, cfg.reward.num_reference_frames)]
+    cfg = load_config(cfg, {"training": {"single_prompt": spec.caption}})
+    tr = build_trainer(cfg, samples=single_prompt_samples(spec.caption, cfg, facets_of(spec), reference_video=ref), device="cpu",
+                       generator=generator)
+    held = [spec] * eval_noises
+    v0, tab = judge_now(tr, held, seed=7 * 10 ** 6)  # noises far from the training ones (drawn from training.seed's stream)
+    curve, steps = [(0, pass_rates(tab))], cfg.training.max_steps
+    for stop in [*range(judge_every, steps, judge_every), steps]:
+        tr.train(progress=progress, overwrite=len(curve) == 1, stop_after=stop)
+        v1, tab = judge_now(tr, held, seed=7 * 10 ** 6)
+        curve.append((stop, pass_rates(tab)))
+    return dict(caption=spec.caption, curve=curve, rewards=[r.reward for r in tr.history], before=v0[0], after=v1[0])
