@@ -19,6 +19,9 @@ config overrides to every run (e.g. --set training.max_steps=100 generator.model
 the queries annotation builds for each caption (critic_judge_agreement): per facet, how often the critic agrees with
 the judge and which share of the judge's failures it refuses, on the generator's samples and on the true renders.
 A reward can only fix what its critic refuses.
+
+--single-prompt N tunes on each of the N training-stream captions the base generator gets most wrong, one at a time
+(Figs. 9/10), and judges that caption on --eval-prompts held-out noises every --judge-every steps.
 """
 from __future__ import annotations
 
@@ -31,7 +34,8 @@ from drf_nb.annotation import ScriptedAnswerer, make_answerer
 from drf_nb.config import load_config, overrides_from_strings, run_reporting_errors
 from drf_nb.sampling import load_generator
 from drf_nb.world import judge, judge_generator, render, verdict_table, world_scenes
-from drf_nb.world_runs import critic_judge_agreement, gain_vs_spread, summarize_agreement, summarize_seeds, world_experiment
+from drf_nb.world_runs import (critic_judge_agreement, gain_vs_spread, hardest_captions, single_prompt_world, summarize_agreement,
+                               summarize_seeds, world_experiment)
 
 VARIANTS = {
     "diffusion_drf": {},
@@ -53,6 +57,7 @@ STANDINS = {"generator": {"model_id": "tiny", "max_sequence_length": 16}, "criti
                        "videoalign_min_pixels": 28 * 28 * 4},
             "training": {"max_steps": 2}, "sampling": {"train_steps": 2, "inference_steps": 2, "backprop_steps": 1}}
 METRICS = ("TA score", "Phy score", "VQ score", "TA", "Phy", "VQ")
+FACET_KEYS = ("Environment", "Object(s)", "Objects' Motion", "Object Location/Spatial Distribution", "Color Requirement", "Lighting", "Camera Motion")
 
 
 def run_grid(args) -> list[dict]:
@@ -88,6 +93,31 @@ def diagnose(args) -> int:
     return 0
 
 
+def single_prompt(args) -> int:
+    "Figs. 9/10 in the world: each of the hardest captions tuned alone, judged on held-out noises; results to OUT/single-prompt.json."
+    import json
+    from pathlib import Path
+    cfg = load_config(load_config("toy", STANDINS) if args.standins else "toy", overrides_from_strings(args.set or []))
+    if args.steps: cfg = load_config(cfg, {"training": {"max_steps": args.steps}})
+    cfg = load_config(cfg, {"training": {"report_to": "none", "checkpoint_every": 10 ** 6, "validate_every": 10 ** 6}})
+    base = load_generator(cfg.generator, device="cpu")
+    hard, scores = hardest_captions(base, cfg, args.train_prompts, args.single_prompt, seed=args.data_seed, objects=(1, args.max_objects))
+    out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for spec, score in zip(hard, scores):
+        for seed in args.seeds:
+            run = load_config(cfg, {"training": {"seed": seed, "output_dir": str(out / "scratch")}})
+            r = single_prompt_world(run, spec, args.judge_every or cfg.training.max_steps, args.eval_prompts, generator=load_generator(cfg.generator, device="cpu"),
+                                    progress=True)
+            keys = ["TA score", "Phy score", "VQ score"] + [k for k in r["curve"][0][1] if k in FACET_KEYS]
+            print(f"\n{spec.caption} (base TA score {score:.2f} over 8 noises), seed {seed}; reward first/last 10 steps: "
+                  f"{pd.Series(r['rewards'][:10]).median():.2f} / {pd.Series(r['rewards'][-10:]).median():.2f}")
+            print(pd.DataFrame({st: {k: v[k] for k in keys} for st, v in r["curve"]}).T.round(2).to_string())
+            results.append(dict(caption=spec.caption, seed=seed, base_score=score, curve=r["curve"], rewards=r["rewards"]))
+            (out / "single-prompt.json").write_text(json.dumps(results, indent=1))
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="Example: --seeds 0 1 2 --variants diffusion_drf vanilla_drf")
     p.add_argument("--out", default="runs/world-experiments", help="results folder (resumes what is there)")
@@ -103,6 +133,8 @@ def main(argv=None) -> int:
     p.add_argument("--judge-every", type=int, default=None, help="judge the held-out captions every N steps (Fig. 7)")
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="config overrides for every run")
     p.add_argument("--max-objects", type=int, default=3, help="objects per training and held-out scene, at most (the world draws 1-3)")
+    p.add_argument("--single-prompt", type=int, default=0, metavar="N", help="no grid: tune on each of the N captions (of "
+                   "--train-prompts candidates) the base model gets most wrong, alone, judged on --eval-prompts held-out noises")
     p.add_argument("--diagnose", action="store_true", help="no training: the critic's decisions against the judge's on the "
                    "generator's held-out samples and on true renders, per facet")
     args = p.parse_args(argv)
@@ -114,7 +146,7 @@ def main(argv=None) -> int:
         for label in dict.fromkeys(r["label"] for r in results):
             if label in ("diffusion_drf", *(v[0] for v in args.variant or [])) and len(args.seeds) >= 2: print(gain_vs_spread(results, label)["text"])
         return 0
-    return run_reporting_errors("toy_world_experiments", diagnose if args.diagnose else job, args)
+    return run_reporting_errors("toy_world_experiments", diagnose if args.diagnose else single_prompt if args.single_prompt else job, args)
 
 
 if __name__ == "__main__":
