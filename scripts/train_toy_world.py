@@ -1141,7 +1141,7 @@ def _phase_of(step: int, args) -> tuple[int, str, tuple, tuple, bool]:
 # facets and object counts, read-outs added as they were found to be needed); `--schedule` replays such a history (or
 # runs a planned one) unattended, so a run from scratch retraces it
 SCHEDULE_FLAGS = {"facets": None, "max_objects": None, "short_share": 0.2, "truth_weight": 0.0, "attribute_weight": 0.0, "phases": (6000, 9000),
-                  "generated_share": 0.0}
+                  "generated_share": 0.0, "ta_share": 0.5}
 
 
 def load_schedule(path) -> list[dict]:
