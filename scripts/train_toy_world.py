@@ -234,6 +234,7 @@ FACET_VIDEO_KINDS = {"Environment": ("wrong background",), "Object(s)": ("wrong 
 PHY_KINDS = {"teleport": "abnormal motion", "vanish": "abnormal motion", "appear": "abnormal motion",
              "shape change": "abnormal deformation"}
 VQ_KINDS = {"blur": ("defocus blur", "softer edges than reference"), "noise": ("grain noise", "grainy speckles not in the reference")}
+QUALITY = ("none", *VQ_KINDS)  # classes of the quality read-outs (AttributeHeads.quality / quality_ground)
 EVAL_SEED0, TOKENIZER_SEED0 = 10 ** 9, 5 * 10 ** 8  # scene seeds of held-out scenes and of the tokenizer corpus; training uses seed * 10**7 + ...
 FPS = 16.0  # GeneratorConfig.fps: what the reward passes the critic for a video of N_f frames
 
@@ -251,6 +252,7 @@ class Row:
     decision: str  # the decision the answer states: TA "Yes"/"No"; Phy/VQ "Yes" = defect
     spec: object = None  # the scene the video shows (TA rows): targets of the auxiliary vision loss
     statement: str = ""  # TA rows: the facet description the question states (the truth loss reads its last token)
+    quality: int | None = None  # QUALITY index of the video's defect (0 none), where known: the target of the quality read-outs
 
 
 def _lc(s: str) -> str: return s[0].lower() + s[1:] if s else s
@@ -411,13 +413,13 @@ def ref_pair(dimension: str, seed: int, rcfg: RewardConfig, size: int, frames: i
         kind = rng.choice(list(PHY_KINDS))
         bad = _phy_video(spec, kind, rng)
         if bad is None: return None
-        return [Row("Phy", "", "true", _mild(clean, rng, p_mild), ref, q, _phy_answer(None), "No"),
-                Row("Phy", "", kind, _mild(bad, rng, p_mild), ref, q, _phy_answer(kind), "Yes")]
+        return [Row("Phy", "", "true", _mild(clean, rng, p_mild), ref, q, _phy_answer(None), "No", quality=0),
+                Row("Phy", "", kind, _mild(bad, rng, p_mild), ref, q, _phy_answer(kind), "Yes", quality=0)]
     kind = rng.choice(list(VQ_KINDS))
     bad = corrupt(spec, kind, rng)[0]
     pf = rng.random() < vq_package_share
-    return [Row("VQ", "", "true", _mild(clean, rng, p_mild), ref, q, _vq_answer(None, pf), "No"),
-            Row("VQ", "", kind, bad, ref, q, _vq_answer(kind, pf), "Yes")]
+    return [Row("VQ", "", "true", _mild(clean, rng, p_mild), ref, q, _vq_answer(None, pf), "No", quality=0),
+            Row("VQ", "", kind, bad, ref, q, _vq_answer(kind, pf), "Yes", quality=QUALITY.index(kind))]
 
 
 def make_pair(dimension: str, seed: int, args, facets=TA_FACETS, objects=(1, 3), short: bool = False) -> list[Row] | None:
@@ -503,6 +505,8 @@ def generated_pair(pool: Pool, i: int, dimension: str, rng: random.Random, rcfg:
     asked the same (fine); kinds 'generated pass' / 'generated fail'."""
     spec, v, video = pool.specs[i], pool.verdicts[i], pool.video(i)
     clean = _mild(render(spec)[0], rng, p_mild)
+    kinds = [VQ_CHECK_KIND[c] for c in VQ_CHECK_KIND if not v.get(f"vq: {c}", True)]  # the judge's quality verdict on the video
+    qual = QUALITY.index(kinds[0]) if kinds else 0
     if dimension == "TA":
         f = facets_of(spec)
         stated = [k for k in facets if f.get(k) and v.get(k) is not None and not pd.isna(v.get(k))]
@@ -512,21 +516,21 @@ def generated_pair(pool: Pool, i: int, dimension: str, rng: random.Random, rcfg:
         desc, ok = f[facet], bool(v[facet])
         q = short_question(facet, desc) if short else build_question("TA", rcfg, facet=facet, description=desc)
         gen = Row("TA", facet, "generated pass" if ok else "generated fail", video, None, q,
-                  _yes_answer(desc) if ok else _generated_no_answer(facet, desc, v.get("measures", {}) or {}), "Yes" if ok else "No", None, desc)
-        return [gen, Row("TA", facet, "true", clean, None, q, _yes_answer(desc), "Yes", spec, desc)]
+                  _yes_answer(desc) if ok else _generated_no_answer(facet, desc, v.get("measures", {}) or {}), "Yes" if ok else "No", None, desc,
+                  quality=qual)
+        return [gen, Row("TA", facet, "true", clean, None, q, _yes_answer(desc), "Yes", spec, desc, quality=0)]
     try: ref = reference_video(spec, seed=rng.randrange(2 ** 31))
     except ValueError: return None
     q = build_question(dimension, rcfg, caption=spec.caption)
     if dimension == "Phy":
         bad = {PHY_CHECK_ASPECT[c] for c in PHY_CHECK_ASPECT if not v.get(f"phy: {c}", True)}
         answer = json.dumps({a: "Yes" if a in bad else "No" for a in PHY_ASPECTS}) if bad else _phy_answer(None)
-        return [Row("Phy", "", "generated fail" if bad else "generated pass", video, ref, q, answer, "Yes" if bad else "No"),
-                Row("Phy", "", "true", clean, ref, q, _phy_answer(None), "No")]
-    kinds = [VQ_CHECK_KIND[c] for c in VQ_CHECK_KIND if not v.get(f"vq: {c}", True)]
+        return [Row("Phy", "", "generated fail" if bad else "generated pass", video, ref, q, answer, "Yes" if bad else "No", quality=qual),
+                Row("Phy", "", "true", clean, ref, q, _phy_answer(None), "No", quality=0)]
     pf = rng.random() < vq_package_share
     return [Row("VQ", "", "generated fail" if kinds else "generated pass", video, ref, q, _vq_answer(kinds[0] if kinds else None, pf),
-                "Yes" if kinds else "No"),
-            Row("VQ", "", "true", clean, ref, q, _vq_answer(None, pf), "No")]
+                "Yes" if kinds else "No", quality=qual),
+            Row("VQ", "", "true", clean, ref, q, _vq_answer(None, pf), "No", quality=0)]
 
 
 def generated_eval_rows(pool: Pool, args, n: int) -> list[Row]:
@@ -668,6 +672,7 @@ def forward_rows(critic: QwenVLCritic, rows: list[Row]):
         dec = _decision_positions(critic, rows[i], tgt.tolist())
         out.append((lp.gather(-1, tgt[:, None])[:, 0], tgt, lp[dec]))
     forward_rows.features = [(v["video_grid_thw"][0], f) for v, f in zip(visuals, feats)]  # for the auxiliary loss
+    forward_rows.spans = spans  # (prompt length, answer length) per row: the quality read-out's position
     return out, [len(r) for r in ids_rows]
 
 
@@ -820,6 +825,12 @@ class AttributeHeads(torch.nn.Module):
         # the video's lighting and camera read by the language model at the end of every TA description (added when the
         # vision read-out of the lighting reached 1.00 and the Lighting decision stayed at 0.50: the LM never fetched it)
         self.scene_ground = torch.nn.Linear(hidden, len(LIGHTING) + len(CAMERA))
+        # the video's defect (QUALITY: none, blur, noise) per vision token of the video (the reference's tokens: none),
+        # and read by the language model at the prompt's last token, where the answer starts (added at step 27,116: the
+        # VQ decision had said "no defect" to every blurred or noisy video since the start, and single-prompt tuning
+        # bought Object(s) with blur the critic never refused)
+        self.quality = torch.nn.Linear(hidden, len(QUALITY))
+        self.quality_ground = torch.nn.Linear(hidden, len(QUALITY))
 
 
 _LOC_I = {c: i for i, c in enumerate(LOCATIONS)}
@@ -908,6 +919,23 @@ def _attr_logits(heads: AttributeHeads, x: torch.Tensor, dense: bool) -> torch.T
     return torch.cat([heads.ground(x), heads.motion_ground(x), heads.loc_ground(x)], -1)
 
 
+def quality_losses(heads: AttributeHeads, rows: list[Row]) -> list[torch.Tensor]:
+    """The quality read-outs on the last `forward_rows` batch, for rows whose video's defect is known: each vision token of
+    the video (its first half when a reference follows it, whose tokens are clean) and the language model's state at the
+    prompt's last token, both classified into QUALITY."""
+    losses, seen = [], set()
+    for i, (r, (grid, f)) in enumerate(zip(rows, forward_rows.features)):
+        if r.quality is None: continue
+        if id(f) not in seen:
+            seen.add(id(f))
+            n = f.shape[0] // 2 if r.reference is not None else f.shape[0]  # both halves padded to the same number of frames
+            tgt = torch.zeros(f.shape[0], dtype=torch.long); tgt[:n] = r.quality
+            losses.append(F.cross_entropy(heads.quality(f), tgt))
+        p, _ = forward_rows.spans[i]
+        losses.append(F.cross_entropy(heads.quality_ground(forward_rows.hidden[i, p - 1])[None], torch.tensor([r.quality])))
+    return losses
+
+
 def attribute_loss(heads: AttributeHeads, critic, rows: list[Row]) -> torch.Tensor:
     """The read-outs of `AttributeHeads` on the last `forward_rows` batch: per vision token and per video of rows with a known
     scene; at the object words, clause ends, description end and noun phrases of TA rows."""
@@ -921,6 +949,7 @@ def attribute_loss(heads: AttributeHeads, critic, rows: list[Row]) -> torch.Tens
         s = r.spec
         losses.append(F.cross_entropy(pooled[None, :len(LIGHTING)], torch.tensor([_LIGHT_I[s.lighting or "bright"]]))
                       + F.cross_entropy(pooled[None, len(LIGHTING):], torch.tensor([_CAM_I[s.camera or "still"]])))
+    losses += quality_losses(heads, rows)
     for i, (r, prompt) in enumerate(zip(rows, forward_rows.prompts)):
         base = prompt.rfind(r.question)
         if r.dimension != "TA" or r.spec is None or base < 0: continue

@@ -56,3 +56,25 @@ def test_phy_defects_name_their_aspect(tmp_path):
     assert broken  # the judge sees the jumps
     row = ttw.generated_pair(pool, broken[0], "Phy", random.Random(0), rcfg, ttw.TA_FACETS, False, 0.0, 0.0)[0]
     assert row.decision == "Yes" and json.loads(row.answer)["abnormal motion"] == "Yes"
+
+
+def test_quality_targets_follow_the_defect(tmp_path):
+    "The quality read-outs' targets: a VQ pair's defect (blur, noise) on the defective video, none on the true one and on Phy videos."
+    rcfg = RewardConfig(num_frames=9, num_reference_frames=9)
+    seen = {}
+    for seed in range(12):
+        for dim in ("VQ", "Phy"):
+            pair = ttw.ref_pair(dim, seed, rcfg, 48, 9, objects=(1, 1), p_mild=0.0)
+            if pair is None: continue
+            good, bad = pair
+            assert good.quality == 0 and good.kind == "true"
+            assert bad.quality == (ttw.QUALITY.index(bad.kind) if dim == "VQ" else 0), (dim, bad.kind, bad.quality)
+            seen[bad.kind] = bad.quality
+    assert seen.get("blur") == 1 and seen.get("noise") == 2  # both defects drawn in 12 seeds
+    # generated videos carry the judge's quality verdict, on every dimension's row; their true render is clean
+    specs = world_scenes(2, 11, objects=(1, 1))
+    pool = pool_of(tmp_path, torch.cat([render(specs[:1]), corrupt([specs[1]], "noise", 0)]), specs)
+    for dim in ("TA", "Phy", "VQ"):
+        for i, want in ((0, 0), (1, ttw.QUALITY.index("noise"))):
+            pair = ttw.generated_pair(pool, i, dim, random.Random(i), rcfg, ttw.TA_FACETS, False, 0.0, 0.0)
+            if pair: assert (pair[0].quality, pair[1].quality) == (want, 0), (dim, i, pair[0].quality)
