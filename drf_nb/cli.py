@@ -86,7 +86,7 @@ EPILOG = ("Settings: --config FILE, or --preset NAME (default: paper, the paper'
           "machine does not have. DRF_NB_DEBUG=1 shows tracebacks.")
 
 def demo_from_args(args) -> int:
-    "`drf-nb demo`: the tiny preset's single-prompt run, or with `--preset toy` the toy world's judged run."
+    "`drf-nb demo`: the toy world's judged single-prompt run (default), or with `--preset tiny` the mechanism on random tiny models."
     if args.preset == "toy":
         world_runs.run_world_demo("toy", args.out, steps=args.steps, seed=args.seed)
         return 0
@@ -101,7 +101,7 @@ def _commands():
                      annotation.annotate_from_args, needs("annotate")),
         "train": ("fine-tune the generator with Diffusion-DRF from a YAML config", training.add_train_arguments,
                   training.train_from_args, needs("train")),
-        "demo": ("Diffusion-DRF on a CPU with an HTML report: the tiny preset (mechanism) or the toy world (judged)",
+        "demo": ("Diffusion-DRF on a CPU with an HTML report: the toy world, judged (default), or the tiny preset (mechanism)",
                  training.add_demo_arguments, demo_from_args, None),
     }
 

@@ -497,7 +497,8 @@ def toy_config() -> DRFConfig:
                             videoalign_min_pixels=112 * 112, videoalign_norm_mean=[0.0, 0.0, 0.0], videoalign_norm_std=[1.0, 1.0, 1.0]),
         sampling=SamplingConfig(train_steps=10, inference_steps=20, backprop_steps=2),
         decoding=DecodingConfig(),
-        training=TrainingConfig(learning_rate=1e-4, num_gpus=1, max_steps=200, mixed_precision="no", lora_rank=8, lora_alpha=8,
+        # lr 3e-5 and 100 steps: at 1e-4 the reward rose while the judge fell (reward hacking; toy_runs/README.md)
+        training=TrainingConfig(learning_rate=3e-5, num_gpus=1, max_steps=100, mixed_precision="no", lora_rank=8, lora_alpha=8,
                                 output_dir="runs/toy", checkpoint_every=50, validate_every=50),
         annotation=AnnotationConfig(llm_backend="world", llm_model_id="world", batch_size=8, num_samples=256, shard_size=64),
         evaluation=EvaluationConfig(inference_steps=20, videos_per_prompt=1, diversity_videos_per_prompt=4, output_dir="runs/toy-eval"),

@@ -748,12 +748,12 @@ mean rose by {gain:+.4f} over training; before training the noises alone spread 
 def add_demo_arguments(p: argparse.ArgumentParser) -> None:
     "The options of `drf-nb demo`."
     p.add_argument("--out", default="runs/demo", help="output folder (the report is OUT/demo.html)")
-    p.add_argument("--steps", type=int, default=None, help="training steps (tiny: 20; toy: the preset's training.max_steps)")
+    p.add_argument("--steps", type=int, default=None, help="training steps (toy: the preset's training.max_steps, 100; tiny: 20)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--prompt", default=DEMO_PROMPT, help="tiny preset: the single prompt")
-    p.add_argument("--preset", choices=["tiny", "toy"], default="tiny",
-                   help="tiny: random tiny models, single prompt (the mechanism); toy: the toy world's trained models, "
-                        "prompts the base model gets wrong, judged before and after (drf_nb.world_runs)")
+    p.add_argument("--preset", choices=["toy", "tiny"], default="toy",
+                   help="toy (default): the toy world's trained models; the caption the base model gets most wrong is tuned "
+                        "and judged before and after (drf_nb.world_runs); tiny: random tiny models, one prompt (the mechanism only)")
 
 def demo_from_args(args) -> int:
     "Run `drf-nb demo`."

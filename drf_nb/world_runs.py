@@ -28,11 +28,11 @@ from .world import (WorldDecomposer, corrupt_spec, decomposition_text, facets_of
                           world_scenes, write_world_dataset)
 
 # %% auto #0
-__all__ = ['IN_PLACE_KINDS', 'DIRECTION_KINDS', 'world_training_data', 'held_out_scenes', 'judge_now', 'finetune_and_judge',
-           'summarize_seeds', 'run_world_grid', 'gain_vs_spread', 'world_experiment', 'world_curves',
-           'plot_world_curves', 'wrong_object_gradient', 'critic_judge_agreement', 'summarize_agreement',
-           'reward_direction', 'summarize_direction', 'failing_scenes', 'run_world_demo', 'hardest_captions',
-           'single_prompt_world']
+__all__ = ['IN_PLACE_KINDS', 'DIRECTION_KINDS', 'HELD_NOISE_SEED', 'world_training_data', 'held_out_scenes', 'judge_now',
+           'finetune_and_judge', 'summarize_seeds', 'run_world_grid', 'gain_vs_spread', 'world_experiment',
+           'world_curves', 'plot_world_curves', 'wrong_object_gradient', 'critic_judge_agreement',
+           'summarize_agreement', 'reward_direction', 'summarize_direction', 'hardest_captions',
+           'single_prompt_trainer_world', 'single_prompt_world', 'failed_facets', 'run_world_demo']
 
 # %% ../nbs/16_world_runs.ipynb #6483c49c
 def world_training_data(cfg: DRFConfig, out_dir, n: int | None = None, seed: int = 0, answerer=None, progress: bool = True,
@@ -264,16 +264,45 @@ def summarize_direction(df: pd.DataFrame) -> pd.DataFrame:
     return d.groupby("kind", sort=False).agg(n=("margin", "size"), margin=("margin", "mean"), truth_higher=("margin", lambda m: float((m > 0).mean())),
                                              cosine=("cosine", "mean"), z=("z", "mean")).round(4)
 
-# %% ../nbs/16_world_runs.ipynb #7de98ba4
-def failing_scenes(generator, cfg: DRFConfig, n_candidates: int, n: int, seed: int = 0, objects: tuple = (1, 3)) -> tuple:
-    "Of `n_candidates` training-stream scenes (of `objects` objects), the first `n` whose base sample fails some TA facet (padded with passing ones): (scenes, their verdict table)."
+# %% ../nbs/16_world_runs.ipynb #75142153
+HELD_NOISE_SEED = 7 * 10 ** 6  # noises of a single-prompt run's judged videos: far from the ones it trains on (training.seed's stream)
+
+def hardest_captions(generator, cfg: DRFConfig, n_candidates: int, n: int, seed: int = 0, noises: int = 8, objects: tuple = (1, 3),
+                     progress: bool = False) -> tuple:
+    "Of `n_candidates` training-stream scenes, the `n` with the lowest judged mean TA score over `noises` samples each: (scenes, their scores)."
     g, s = cfg.generator, cfg.sampling
     cands = world_scenes(n_candidates, seed, g.height, g.width, g.num_frames, objects)
-    _, tab = judge_generator(generator, cands, seed=seed, steps=s.inference_steps, guidance_scale=g.guidance_scale,
-                             max_sequence_length=g.max_sequence_length)
-    order = sorted(range(len(cands)), key=lambda i: bool(tab.TA_ok[i]))  # failing first, stable
-    pick = order[:n]
-    return [cands[i] for i in pick], tab.iloc[pick].reset_index(drop=True)
+    scores = []
+    for k, spec in enumerate(tqdm(cands, desc="judging candidate captions", disable=not progress)):
+        _, tab = judge_generator(generator, [spec] * noises, seed=10 ** 6 + noises * k, steps=s.inference_steps,
+                                 guidance_scale=g.guidance_scale, max_sequence_length=g.max_sequence_length)
+        scores.append(float(tab.TA.mean()))
+    order = sorted(range(len(cands)), key=lambda i: scores[i])[:n]
+    return [cands[i] for i in order], [scores[i] for i in order]
+
+def single_prompt_trainer_world(cfg: DRFConfig, spec, generator=None) -> DRFTrainer:
+    """The trainer of `cfg` tuning on `spec`'s caption alone: its single-prompt queries (a TA question per facet the
+    scene states; Phy and VQ with a reference realisation of the caption when the reward asks them)."""
+    ref = None
+    if cfg.reward.use_reference_frames and any(d in cfg.reward.dimensions for d in ("Phy", "VQ")):
+        ref = reference_video(spec, cfg.training.seed)[subsample_indices(spec.frames, cfg.reward.num_reference_frames)]
+    cfg = load_config(cfg, {"training": {"single_prompt": spec.caption}})
+    return build_trainer(cfg, samples=single_prompt_samples(spec.caption, cfg, facets_of(spec), reference_video=ref), device="cpu",
+                         generator=generator)
+
+def single_prompt_world(cfg: DRFConfig, spec, judge_every: int, eval_noises: int = 16, generator=None, progress: bool = False) -> dict:
+    """Tune `cfg`'s generator on `spec`'s caption alone for `training.max_steps` (`single_prompt_trainer_world`); judge the
+    caption on `eval_noises` held-out noises before and every `judge_every` steps. Returns caption, curve [(step, pass
+    rates)], rewards and the videos of the first held-out noise before and after."""
+    tr = single_prompt_trainer_world(cfg, spec, generator)
+    held = [spec] * eval_noises
+    v0, tab = judge_now(tr, held, seed=HELD_NOISE_SEED)
+    curve, steps = [(0, pass_rates(tab))], tr.cfg.training.max_steps
+    for stop in [*range(judge_every, steps, judge_every), steps]:
+        tr.train(progress=progress, overwrite=len(curve) == 1, stop_after=stop)
+        v1, tab = judge_now(tr, held, seed=HELD_NOISE_SEED)
+        curve.append((stop, pass_rates(tab)))
+    return dict(caption=spec.caption, curve=curve, rewards=[r.reward for r in tr.history], before=v0[0], after=v1[0])
 
 # %% ../nbs/16_world_runs.ipynb #cd21ffad
 def _facet_table(before: dict, after: dict) -> pd.DataFrame:
@@ -292,10 +321,20 @@ def _reward_figure(history) -> go.Figure:
     fig.update_layout(height=300, showlegend=False, xaxis_title="step")
     return fig
 
+def failed_facets(table: pd.DataFrame, i: int) -> list[str]:
+    "The TA facets, Phy checks and VQ checks row `i` of a `verdict_table` fails (a facet the caption does not state is not failed)."
+    row = table.iloc[i]
+    return [k for k in table.columns if k not in ("caption", "TA", "Phy", "VQ", "TA_ok", "Phy_ok", "VQ_ok")
+            and row[k] is not None and not pd.isna(row[k]) and not bool(row[k])]  # the table's booleans are numpy's: `is False` misses them
+
 # %% ../nbs/16_world_runs.ipynb #ec2408e9
-def run_world_demo(cfg: DRFConfig | str = "toy", out_dir="runs/world-demo", steps: int | None = None, n_candidates: int = 32,
-                   n_train: int = 8, n_eval: int = 32, seed: int = 0, answerer=None, progress: bool = True, objects: tuple = (1, 3)) -> Path:
-    "Diffusion-DRF on the training prompts the base generator gets wrong, judged before and after; writes and returns `out_dir/demo.html`."
+def run_world_demo(cfg: DRFConfig | str = "toy", out_dir="runs/world-demo", steps: int | None = None, n_candidates: int = 12,
+                   noises: int = 4, eval_noises: int = 12, n_eval: int = 12, seed: int = 0, progress: bool = True,
+                   objects: tuple = (1, 1)) -> Path:
+    """Figs. 9/10 as the main job: of `n_candidates` training-stream captions, the one the base generator gets most wrong
+    (mean judged TA score over `noises` noises) is tuned alone with Diffusion-DRF for `training.max_steps`; the judge scores
+    it on `eval_noises` noises it never trained on, and `n_eval` captions never trained on, before and after. Writes
+    `out_dir/demo.html` and `out_dir/demo.json` (the numbers); returns the page's path."""
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / "run", ignore_errors=True)  # the demo's scratch run: a rerun trains again
     over = {"training": {"output_dir": str(out / "run"), "report_to": "none", "checkpoint_every": 10 ** 6, "validate_every": 10 ** 6, "seed": seed}}
@@ -303,92 +342,66 @@ def run_world_demo(cfg: DRFConfig | str = "toy", out_dir="runs/world-demo", step
     cfg = load_config(cfg, over)
     t0 = time.time()
     base = load_generator(cfg.generator, device="cpu")
-    train_specs, train_before = failing_scenes(base, cfg, n_candidates, n_train, seed, objects)
-    data = world_training_data(cfg, out / "data", seed=seed, answerer=answerer, progress=progress, scenes=train_specs)
-    cfg = load_config(cfg, {"training": {"dataset_path": str(data)}})
-    tr = DRFTrainer(cfg, generator=base, device="cpu")
-    eval_specs = held_out_scenes(cfg, n_eval, seed, objects)
-    v_before, tab_before = judge_now(tr, eval_specs)
-    show_before, _ = judge_now(tr, train_specs[:4], seed=seed)
+    hard, scores = hardest_captions(base, cfg, n_candidates, 1, seed, noises, objects, progress)
+    spec, eval_specs = hard[0], held_out_scenes(cfg, n_eval, seed, objects)
+    tr = single_prompt_trainer_world(cfg, spec, generator=base)
+    v0, tab0 = judge_now(tr, [spec] * eval_noises, seed=HELD_NOISE_SEED)
+    _, held0 = judge_now(tr, eval_specs, seed=seed)
     tr.train(progress=progress, overwrite=True)
-    v_after, tab_after = judge_now(tr, eval_specs)
-    show_after, show_tab = judge_now(tr, train_specs[:4], seed=seed)
-    report = dict(cfg=cfg, seconds=time.time() - t0, n_train=len(train_specs), n_kept=len(tr.samples), eval_specs=eval_specs,
-                  table=_facet_table(pass_rates(tab_before), pass_rates(tab_after)), history=tr.history,
-                  train_specs=train_specs[:4], show_before=show_before, show_after=show_after, show_tab=show_tab,
-                  held_before=v_before[:4], held_after=v_after[:4], heat=_wrong_facet_heatmap(tr, show_after, show_tab, train_specs[:4]))
+    v1, tab1 = judge_now(tr, [spec] * eval_noises, seed=HELD_NOISE_SEED)
+    _, held1 = judge_now(tr, eval_specs, seed=seed)
+    t = tr.cfg.training
+    report = dict(caption=spec.caption, base_mean_ta_score=scores[0], candidates=n_candidates, noises=noises, steps=t.max_steps,
+                  learning_rate=t.learning_rate, seconds=round(time.time() - t0, 1), dimensions=list(cfg.reward.dimensions),
+                  tuned=_facet_table(pass_rates(tab0), pass_rates(tab1)).to_dict("index"),
+                  held_out=_facet_table(pass_rates(held0), pass_rates(held1)).to_dict("index"), eval_noises=eval_noises, n_eval=n_eval,
+                  fails_before=[failed_facets(tab0, i) for i in range(len(tab0))], fails_after=[failed_facets(tab1, i) for i in range(len(tab1))],
+                  rewards=[dict(step=r.step, reward=r.reward, **r.per_dimension) for r in tr.history])
+    (out / "demo.json").write_text(json.dumps(report, indent=1, default=float))
     path = out / "demo.html"
-    path.write_text(_demo_page(report))
+    path.write_text(_demo_page(report, tr, v0, v1, tab0))
     print(f"wrote {path}")
     return path
 
 # %% ../nbs/16_world_runs.ipynb #be73f80a
-def _wrong_facet_heatmap(tr: DRFTrainer, videos: torch.Tensor, table: pd.DataFrame, specs: list):
-    "The reward's pixel gradient on the first shown training video with a failing TA facet (else the first): (index, figure)."
+def _wrong_facet_heatmap(tr: DRFTrainer, videos: torch.Tensor, table: pd.DataFrame):
+    "The reward's pixel gradient on the first base video with a failing TA facet (else the first): (index, figure)."
     bad = [i for i in range(len(table)) if not table.TA_ok[i]]
     i = bad[0] if bad else 0
-    # the annotated sample of that caption (the filter may have dropped it: then its single-prompt queries)
-    kept = [s for s in (tr.samples[j] for j in range(len(tr.samples))) if s.prompt == specs[i].caption]
-    sample = kept[0] if kept else single_prompt_samples(specs[i].caption, tr.cfg, facets_of(specs[i]))[0]
     frames = videos[i][tr.frame_indices]
-    heat = gradient_heatmaps(pixel_gradient(tr.reward_fn, frames, sample), sigma=1.0)
+    heat = gradient_heatmaps(pixel_gradient(tr.reward_fn, frames, tr.samples[0]), sigma=1.0)
     return i, plot_gradient_heatmaps(frames, [heat], titles=["dR/dpixels"], frame_indices=None)
 
-def _gif_cells(videos, fps: int) -> str:
-    return "".join(f'<td><img src="data:image/gif;base64,{_gif_b64(v, fps, scale=4)}"></td>' for v in videos)
+def _gif_cells(videos, fps: int, notes=None) -> str:
+    notes = notes or [""] * len(videos)
+    return "".join(f'<td><img src="data:image/gif;base64,{_gif_b64(v, fps, scale=3)}"><br><small>{html.escape(n)}</small></td>'
+                   for v, n in zip(videos, notes))
 
-def _demo_page(r: dict) -> str:
-    cfg, tab = r["cfg"], r["table"]
-    t, ta = cfg.training, tab.loc["TA"]
-    caps = "".join(f"<li>{html.escape(s.caption)}</li>" for s in r["train_specs"])
-    i, heat = r["heat"]
-    fps = cfg.generator.fps
+def _fails_note(fails: list[str]) -> str: return "fails: " + ", ".join(fails) if fails else "passes every check"
+
+def _demo_page(r: dict, tr: DRFTrainer, v0: torch.Tensor, v1: torch.Tensor, tab0: pd.DataFrame, shown: int = 6) -> str:
+    cfg = tr.cfg
+    tuned, held = pd.DataFrame(r["tuned"]).T, pd.DataFrame(r["held_out"]).T
+    s = lambda tab, k: f"{tab.loc[k, 'before']:.2f} -> {tab.loc[k, 'after']:.2f}"
+    i, heat = _wrong_facet_heatmap(tr, v0, tab0)
+    fps, n = cfg.generator.fps, min(shown, len(v0))
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>drf_nb demo: Diffusion-DRF in the toy world</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:auto}} td,th{{border:1px solid #ccc;padding:3px 6px;font-size:13px}}
+<style>body{{font-family:sans-serif;max-width:1100px;margin:auto}} td,th{{border:1px solid #ccc;padding:3px 6px;font-size:13px;vertical-align:top}}
 table{{border-collapse:collapse}} img{{image-rendering:pixelated;border:1px solid #999}}</style></head><body>
 <h1>Diffusion-DRF in the toy world</h1>
-<p>{r['n_train']} training prompts the base generator got wrong ({r['n_kept']} kept by the annotation filter), {t.max_steps} steps,
-AdamW lr {t.learning_rate:g}, T={cfg.sampling.train_steps}, K={cfg.sampling.backprop_steps}, reward dimensions {', '.join(cfg.reward.dimensions)};
-{r['seconds']:.0f} s on this machine. Held-out judge: TA pass rate {ta.before:.3f} before, {ta.after:.3f} after
-({len(r['eval_specs'])} captions never trained on, the same noise before and after).</p>
-<h2>The judge on held-out captions</h2>{tab.to_html()}
-<h2>Reward during training</h2>{_reward_figure(r['history']).to_html(full_html=False, include_plotlyjs=True)}
-<h2>Training prompts, before and after (same noise)</h2><ol>{caps}</ol>
-<table><tr><th>before</th>{_gif_cells(r['show_before'], fps)}</tr><tr><th>after</th>{_gif_cells(r['show_after'], fps)}</tr></table>
-<h2>Held-out prompts, before and after</h2>
-<table><tr><th>before</th>{_gif_cells(r['held_before'], fps)}</tr><tr><th>after</th>{_gif_cells(r['held_after'], fps)}</tr></table>
-<h2>Where the reward pushes the pixels (training prompt {i + 1})</h2>{heat.to_html(full_html=False, include_plotlyjs=False)}
+<p>The caption the base generator gets most wrong of {r['candidates']} training captions (mean TA score {r['base_mean_ta_score']:.2f} over
+{r['noises']} noises), tuned alone: <b>{html.escape(r['caption'])}</b></p>
+<p>{r['steps']} steps, AdamW lr {r['learning_rate']:g}, LoRA rank {cfg.training.lora_rank}, T={cfg.sampling.train_steps},
+K={cfg.sampling.backprop_steps}, reward dimensions {', '.join(r['dimensions'])}; {r['seconds']:.0f} s on this machine.
+The judge on {r['eval_noises']} noises never trained on: TA score {s(tuned, 'TA score')}, Phy score {s(tuned, 'Phy score')},
+VQ score {s(tuned, 'VQ score')}.</p>
+<h2>The tuned caption on held-out noises, before and after (same noise)</h2>
+<table><tr><th>before</th>{_gif_cells(v0[:n], fps, [_fails_note(f) for f in r['fails_before'][:n]])}</tr>
+<tr><th>after</th>{_gif_cells(v1[:n], fps, [_fails_note(f) for f in r['fails_after'][:n]])}</tr></table>
+<h2>The judge on those noises, per facet (pass rates)</h2>{tuned.to_html(float_format='%.3f')}
+<h2>Reward during training</h2>{_reward_figure(tr.history).to_html(full_html=False, include_plotlyjs=True)}
+<h2>Captions never trained on ({r['n_eval']}, one noise each, before and after)</h2>
+<p>A single-prompt tune is not meant to carry over; this table shows whether it did, or cost anything elsewhere.</p>{held.to_html(float_format='%.3f')}
+<h2>Where the reward pushes the pixels (base video {i + 1}: {html.escape(_fails_note(r['fails_before'][i]))})</h2>
+{heat.to_html(full_html=False, include_plotlyjs=False)}
 </body></html>"""
-
-# %% ../nbs/16_world_runs.ipynb #75142153
-def hardest_captions(generator, cfg: DRFConfig, n_candidates: int, n: int, seed: int = 0, noises: int = 8, objects: tuple = (1, 3)) -> tuple:
-    "Of `n_candidates` training-stream scenes, the `n` with the lowest judged mean TA score over `noises` samples each: (scenes, their scores)."
-    g, s = cfg.generator, cfg.sampling
-    cands = world_scenes(n_candidates, seed, g.height, g.width, g.num_frames, objects)
-    scores = []
-    for k, spec in enumerate(cands):
-        _, tab = judge_generator(generator, [spec] * noises, seed=10 ** 6 + noises * k, steps=s.inference_steps,
-                                 guidance_scale=g.guidance_scale, max_sequence_length=g.max_sequence_length)
-        scores.append(float(tab.TA.mean()))
-    order = sorted(range(len(cands)), key=lambda i: scores[i])[:n]
-    return [cands[i] for i in order], [scores[i] for i in order]
-
-def single_prompt_world(cfg: DRFConfig, spec, judge_every: int, eval_noises: int = 16, generator=None, progress: bool = False) -> dict:
-    """Tune `cfg`'s generator on `spec`'s caption alone for `training.max_steps` (its single-prompt queries); judge the
-    caption on `eval_noises` held-out noises before and every `judge_every` steps. Returns caption, curve [(step, pass
-    rates)], rewards and the videos of the first held-out noise before and after."""
-    g = cfg.generator
-    ref = None
-    if cfg.reward.use_reference_frames and any(d in cfg.reward.dimensions for d in ("Phy", "VQ")):
-        ref = reference_video(spec, cfg.training.seed)[subsample_indices(spec.frames, cfg.reward.num_reference_frames)]
-    cfg = load_config(cfg, {"training": {"single_prompt": spec.caption}})
-    tr = build_trainer(cfg, samples=single_prompt_samples(spec.caption, cfg, facets_of(spec), reference_video=ref), device="cpu",
-                       generator=generator)
-    held = [spec] * eval_noises
-    v0, tab = judge_now(tr, held, seed=7 * 10 ** 6)  # noises far from the training ones (drawn from training.seed's stream)
-    curve, steps = [(0, pass_rates(tab))], cfg.training.max_steps
-    for stop in [*range(judge_every, steps, judge_every), steps]:
-        tr.train(progress=progress, overwrite=len(curve) == 1, stop_after=stop)
-        v1, tab = judge_now(tr, held, seed=7 * 10 ** 6)
-        curve.append((stop, pass_rates(tab)))
-    return dict(caption=spec.caption, curve=curve, rewards=[r.reward for r in tr.history], before=v0[0], after=v1[0])

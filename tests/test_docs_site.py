@@ -20,8 +20,8 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not instal
 # notebook -> page; together they have hidden and exported cells with show_doc (06_prompts), display equations
 # (04_sampling), inline equations (index) and plotly figures (a repro notebook at its smoke defaults)
 PAGES = {"index": "index.html", "06_prompts": "prompts.html", "04_sampling": "sampling.html",
-         "repro/fig7_training_dynamics": "repro/fig7_training_dynamics.html"}
-FIGURE_NB = "repro/fig7_training_dynamics"
+         "repro/fig2_8_gradient_heatmaps": "repro/fig2_8_gradient_heatmaps.html"}
+FIGURE_NB = "repro/fig2_8_gradient_heatmaps"
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 LATEX = re.compile(r"\$\$|\\(?:frac|sum|mathcal|mathbf|mathrm|log|text|partial|nabla|mid|leftarrow|qquad)\b")
 DIRECTIVE = re.compile(r"#\|\s*[A-Za-z_]")  # `#| export`, `#| echo: false`; not a tqdm bar's "|###| 2/2"

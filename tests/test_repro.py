@@ -143,12 +143,41 @@ def test_repro_notebook_smoke(name, tmp_path, caplog):
     if name == "fig7_training_dynamics":
         assert set(table.index) == {"PickScore", "VideoAlign", "Vanilla-DRF", "Diffusion-DRF"} and table["score"].notna().all()
         assert table["train_reward"].map(math.isfinite).all(), table
+        # the toy world's judged curves: every reward judged at step 0 (the base, the same for all) and at each judge_every step
+        world = pd.read_csv(tmp_path / "fig7_world.csv")
+        assert set(world["label"]) == {"vanilla_drf", "diffusion_drf"} and sorted(set(world["step"])) == [0, 1, 2], world
+        assert world["value"].between(0, 1).all() and world[world.step == 0]["value"].nunique() == 1, world
     if name == "fig2_8_gradient_heatmaps":  # the figures' rows, top to bottom, each a gradient that reached the pixels
         assert list(table.index) == ["VideoAlign", "Vanilla-DRF", "Diffusion-DRF"], table.index
         assert (table["mean"] > 0).all() and table["top10_share"].between(0.1, 1).all(), table
+        # the toy world's number: per reward and kind of wrong object, the gradient's share inside the object's mask
+        # against the mask's share of the frames (the shipped toy critic; every kind measured or its skip recorded)
+        world = pd.read_csv(tmp_path / "fig2_8_world.csv", index_col=[0, 1])
+        wdoc = json.loads((tmp_path / "fig2_8_world.json").read_text())
+        assert set(world.index.get_level_values("reward")) == {"Vanilla-DRF", "Diffusion-DRF"}, world.index
+        assert len(world) + len(wdoc["skipped"]) == 6 and len(world) >= 4, (world, wdoc["skipped"])
+        assert world["area_share"].between(0, 0.5).all() and (world["area_share"] > 0).all() and world["gradient_share"].between(0, 1).all(), world
+        assert world["ratio"].to_numpy() == pytest.approx((world["gradient_share"] / world["area_share"]).to_numpy(), rel=0.02, abs=0.01)
     if name == "fig9_10_single_prompt":  # each reward moved the model away from the base, same seed
         assert list(table.index) == ["base"] + [f"{r} (2 steps)" for r in ("VideoAlign", "PickScore", "Vanilla-DRF", "Diffusion-DRF")]
         assert (table["mean_abs_change_vs_base"].iloc[1:] > 0).all(), table
+        # the toy world's judged run: the hardest candidate caption, tuned with Diffusion-DRF on the shipped models,
+        # scored by the judge on held-out noises before and after (pass rates in [0, 1]), and its frames figure
+        world = pd.read_csv(tmp_path / "fig9_10_world.csv", index_col=[0, 1])
+        wdoc = json.loads((tmp_path / "fig9_10_world.json").read_text())
+        assert list(world.index.get_level_values("reward")) == ["Diffusion-DRF"], world.index
+        assert world.index[0][0] in wdoc["hardest_captions"] and wdoc["source"].startswith("this run (toy world, 2 steps"), wdoc
+        scores = world[[f"{d} {w}" for d in ("TA", "Phy", "VQ") for w in ("before", "after")]]
+        assert scores.notna().all().all() and ((scores >= 0) & (scores <= 1)).all().all(), scores
+        assert "plotly.js v" in (tmp_path / "fig9_10_world.html").read_text()
+    if name == "table4_ablation":  # the toy world's judged variants: each trained on the same data, judged on the same captions
+        world = pd.read_csv(tmp_path / "table4_world.csv", index_col=[0, 1])
+        assert list(world.index.get_level_values("label").unique()) == ["TA", "TA + VQ + Phy"], world.index
+        assert set(world.index.get_level_values("metric")) == {"TA score", "Phy score", "VQ score"}, world.index
+        assert world["before"].between(0, 1).all() and world["after"].between(0, 1).all(), world
+        assert (world["change"] - (world["after"] - world["before"])).abs().max() < 2e-3, world
+        runs = json.loads((tmp_path / "table4_world.json").read_text())["runs"]
+        assert len({json.dumps(r["before"], sort_keys=True) for r in runs}) == 1  # one base model, the same noises for every variant
     if name == "table6_cogvideox":
         ours = table[~table["Source"].str.startswith("paper")]
         assert list(ours.index) == [f"{r} [tiny preset]" for r in ("CogVideoX", "w/ Diffusion-DRF", "w/ Flow-DPO")], ours.index
