@@ -919,6 +919,12 @@ def _attr_logits(heads: AttributeHeads, x: torch.Tensor, dense: bool) -> torch.T
     return torch.cat([heads.ground(x), heads.motion_ground(x), heads.loc_ground(x)], -1)
 
 
+# defects are rare among the rows whose quality is known (one video of a VQ pair; Phy, TA and generated rows are mostly
+# clean): the defect classes weigh more, or the read-outs settle on "none" (560 steps at step 27,116 inside the
+# attribute loss's mean: both read-outs said "none" to every held-out blurred or noisy video)
+QUALITY_CLASS_WEIGHT = torch.tensor([1.0, 4.0, 4.0])
+
+
 def quality_losses(heads: AttributeHeads, rows: list[Row]) -> list[torch.Tensor]:
     """The quality read-outs on the last `forward_rows` batch, for rows whose video's defect is known: each vision token of
     the video (its first half when a reference follows it, whose tokens are clean) and the language model's state at the
@@ -930,9 +936,10 @@ def quality_losses(heads: AttributeHeads, rows: list[Row]) -> list[torch.Tensor]
             seen.add(id(f))
             n = f.shape[0] // 2 if r.reference is not None else f.shape[0]  # both halves padded to the same number of frames
             tgt = torch.zeros(f.shape[0], dtype=torch.long); tgt[:n] = r.quality
-            losses.append(F.cross_entropy(heads.quality(f), tgt))
+            losses.append(F.cross_entropy(heads.quality(f), tgt, weight=QUALITY_CLASS_WEIGHT))
         p, _ = forward_rows.spans[i]
-        losses.append(F.cross_entropy(heads.quality_ground(forward_rows.hidden[i, p - 1])[None], torch.tensor([r.quality])))
+        losses.append(F.cross_entropy(heads.quality_ground(forward_rows.hidden[i, p - 1])[None], torch.tensor([r.quality]),
+                                      weight=QUALITY_CLASS_WEIGHT))
     return losses
 
 
@@ -949,7 +956,6 @@ def attribute_loss(heads: AttributeHeads, critic, rows: list[Row]) -> torch.Tens
         s = r.spec
         losses.append(F.cross_entropy(pooled[None, :len(LIGHTING)], torch.tensor([_LIGHT_I[s.lighting or "bright"]]))
                       + F.cross_entropy(pooled[None, len(LIGHTING):], torch.tensor([_CAM_I[s.camera or "still"]])))
-    losses += quality_losses(heads, rows)
     for i, (r, prompt) in enumerate(zip(rows, forward_rows.prompts)):
         base = prompt.rfind(r.question)
         if r.dimension != "TA" or r.spec is None or base < 0: continue
@@ -1054,7 +1060,8 @@ def pretrain_vision(critic, heads: AuxHeads, args, logf: Path) -> None:
 
 def pair_loss(critic, rows: list[Row], decision_weight: float, heads: AuxHeads | None = None, aux_weight: float = 0.0,
               ground: torch.nn.Linear | None = None, ground_weight: float = 0.0, truth: torch.nn.Linear | None = None,
-              truth_weight: float = 0.0, sizes: AttributeHeads | None = None, attribute_weight: float = 0.0) -> tuple[torch.Tensor, float]:
+              truth_weight: float = 0.0, sizes: AttributeHeads | None = None, attribute_weight: float = 0.0,
+              quality_weight: float = 0.0) -> tuple[torch.Tensor, float]:
     "Mean over rows of the weighted answer NLL (decision tokens x `decision_weight`), and the batch's decision accuracy."
     outs, _ = forward_rows(critic, rows)
     yes, no = critic.tokenizer.convert_tokens_to_ids(["Yes", "No"])
@@ -1071,6 +1078,7 @@ def pair_loss(critic, rows: list[Row], decision_weight: float, heads: AuxHeads |
         loss = loss + ground_weight * grounding_loss(ground, critic, rows)
     if truth is not None and truth_weight > 0: loss = loss + truth_weight * truth_loss(truth, critic, rows)
     if sizes is not None and attribute_weight > 0: loss = loss + attribute_weight * attribute_loss(sizes, critic, rows)
+    if sizes is not None and quality_weight > 0 and (q := quality_losses(sizes, rows)): loss = loss + quality_weight * torch.stack(q).mean()
     return loss, float(np.mean(correct))
 
 
@@ -1170,7 +1178,7 @@ def _phase_of(step: int, args) -> tuple[int, str, tuple, tuple, bool]:
 # facets and object counts, read-outs added as they were found to be needed); `--schedule` replays such a history (or
 # runs a planned one) unattended, so a run from scratch retraces it
 SCHEDULE_FLAGS = {"facets": None, "max_objects": None, "short_share": 0.2, "truth_weight": 0.0, "attribute_weight": 0.0, "phases": (6000, 9000),
-                  "generated_share": 0.0, "ta_share": 0.5}
+                  "generated_share": 0.0, "ta_share": 0.5, "quality_weight": 0.0}
 
 
 def load_schedule(path) -> list[dict]:
@@ -1340,7 +1348,7 @@ def train_critic(args) -> None:
         opts = (opt, opt_aux, opt_ground, opt_truth, opt_sizes)
         for g in (g for o in opts for g in o.param_groups): g["lr"] = lr_at(step)
         loss, acc = pair_loss(critic, rows, args.decision_weight, heads, args.aux_weight, ground, args.ground_weight, truth, args.truth_weight,
-                              sizes, args.attribute_weight)
+                              sizes, args.attribute_weight, args.quality_weight)
         for o in opts: o.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -1734,6 +1742,8 @@ def main(argv=None) -> None:
     c.add_argument("--truth-weight", type=float, default=0.0, help="weight of the truth loss: whether a TA question's stated "
                    "description is true of the video, read linearly off the LM's hidden state at the description's last token "
                    "(training only; an experiment, off by default)")
+    c.add_argument("--quality-weight", type=float, default=0.0, help="weight of the quality read-outs (AttributeHeads.quality per vision "
+                   "token of the video, quality_ground at the prompt's last token: none / blur / noise), on rows whose video's defect is known")
     c.add_argument("--attribute-weight", type=float, default=0.0, help="weight of the attribute read-outs (AttributeHeads: per vision token and at each "
                    "object word the sizes, motions and start locations of the objects there; per video lighting and camera; the truth of "
                    "each noun phrase, motion and location clause); added 2026-12-07, off by default")
