@@ -88,7 +88,8 @@ EPILOG = ("Settings: --config FILE, or --preset NAME (default: paper, the paper'
 def demo_from_args(args) -> int:
     "`drf-nb demo`: the toy world's judged single-prompt run (default), or with `--preset tiny` the mechanism on random tiny models."
     if args.preset == "toy":
-        world_runs.run_world_demo("toy", args.out, steps=args.steps, seed=args.seed)
+        world_runs.run_world_demo("toy", args.out, steps=args.steps, seed=args.seed, n_candidates=args.candidates,
+                                  eval_noises=args.eval_videos, n_eval=args.eval_videos)
         return 0
     return training.demo_from_args(args)
 

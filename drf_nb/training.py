@@ -750,6 +750,9 @@ def add_demo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/demo", help="output folder (the report is OUT/demo.html)")
     p.add_argument("--steps", type=int, default=None, help="training steps (toy: the preset's training.max_steps, 100; tiny: 20)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--candidates", type=int, default=12, help="toy: training captions judged to find the one the base model gets most wrong")
+    p.add_argument("--eval-videos", type=int, default=12,
+                   help="toy: held-out noises of the tuned caption, and captions never trained on, judged before and after (each)")
     p.add_argument("--prompt", default=DEMO_PROMPT, help="tiny preset: the single prompt")
     p.add_argument("--preset", choices=["toy", "tiny"], default="toy",
                    help="toy (default): the toy world's trained models; the caption the base model gets most wrong is tuned "

@@ -335,6 +335,9 @@ def run_world_demo(cfg: DRFConfig | str = "toy", out_dir="runs/world-demo", step
     (mean judged TA score over `noises` noises) is tuned alone with Diffusion-DRF for `training.max_steps`; the judge scores
     it on `eval_noises` noises it never trained on, and `n_eval` captions never trained on, before and after. Writes
     `out_dir/demo.html` and `out_dir/demo.json` (the numbers); returns the page's path."""
+    for name, v, flag in (("n_candidates", n_candidates, "--candidates"), ("eval_noises", eval_noises, "--eval-videos"),
+                          ("n_eval", n_eval, "--eval-videos"), ("noises", noises, None), ("steps", 1 if steps is None else steps, "--steps")):
+        if v < 1: raise ValueError(f"{name}={v}: must be at least 1" + (f" (drf-nb demo {flag})" if flag else ""))
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / "run", ignore_errors=True)  # the demo's scratch run: a rerun trains again
     over = {"training": {"output_dir": str(out / "run"), "report_to": "none", "checkpoint_every": 10 ** 6, "validate_every": 10 ** 6, "seed": seed}}
@@ -385,6 +388,8 @@ def _demo_page(r: dict, tr: DRFTrainer, v0: torch.Tensor, v1: torch.Tensor, tab0
     s = lambda tab, k: f"{tab.loc[k, 'before']:.2f} -> {tab.loc[k, 'after']:.2f}"
     i, heat = _wrong_facet_heatmap(tr, v0, tab0)
     fps, n = cfg.generator.fps, min(shown, len(v0))
+    checks = tuned.drop(index=[k for k in ("TA", "Phy", "VQ", "TA score", "Phy score", "VQ score") if k in tuned.index]).dropna()
+    moved = lambda d: ", ".join(f"{k} {r.before:.2f} -> {r.after:.2f}" for k, r in d.iterrows()) or "none"
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>drf_nb demo: Diffusion-DRF in the toy world</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:auto}} td,th{{border:1px solid #ccc;padding:3px 6px;font-size:13px;vertical-align:top}}
 table{{border-collapse:collapse}} img{{image-rendering:pixelated;border:1px solid #999}}</style></head><body>
@@ -394,7 +399,8 @@ table{{border-collapse:collapse}} img{{image-rendering:pixelated;border:1px soli
 <p>{r['steps']} steps, AdamW lr {r['learning_rate']:g}, LoRA rank {cfg.training.lora_rank}, T={cfg.sampling.train_steps},
 K={cfg.sampling.backprop_steps}, reward dimensions {', '.join(r['dimensions'])}; {r['seconds']:.0f} s on this machine.
 The judge on {r['eval_noises']} noises never trained on: TA score {s(tuned, 'TA score')}, Phy score {s(tuned, 'Phy score')},
-VQ score {s(tuned, 'VQ score')}.</p>
+VQ score {s(tuned, 'VQ score')}. Facets and checks that rose by 0.15 or more: {moved(checks[checks.change >= 0.15])};
+fell by 0.15 or more: {moved(checks[checks.change <= -0.15])}.</p>
 <h2>The tuned caption on held-out noises, before and after (same noise)</h2>
 <table><tr><th>before</th>{_gif_cells(v0[:n], fps, [_fails_note(f) for f in r['fails_before'][:n]])}</tr>
 <tr><th>after</th>{_gif_cells(v1[:n], fps, [_fails_note(f) for f in r['fails_after'][:n]])}</tr></table>

@@ -147,7 +147,8 @@ def test_plotly_figures_drawn_offline(site):
     soup = dom(site, page)
     figs = soup.select("div.plotly-graph-div")
     assert len(figs) == n and all(f.select("svg.main-svg") for f in figs), (len(figs), n)  # plotly.js drew each one
-    assert all(f.select("g.trace") for f in figs)  # with their data drawn
+    # with their data drawn: line and bar traces as g.trace, image traces (go.Image: frames, heatmaps) as <image> in g.imagelayer
+    assert all(f.select("g.trace") or f.select("g.imagelayer image") for f in figs)
 
 
 def test_screenshot_shows_the_page(site):

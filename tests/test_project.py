@@ -48,7 +48,9 @@ def test_quickstart_main_job_writes_a_video(tmp_path):
     args = [a.strip('"') for a in args]
     out_i = args.index("--out") + 1
     args[out_i] = str(tmp_path / "out")
-    r = drf_nb(*args)
+    # the toy demo in small: the same job and shipped models, 2 steps, 2 candidate captions, 2 videos judged each way
+    # (its full size, about 4 minutes on two cores, is a benchmark: the closing notes and toy_runs/README.md give its figures)
+    r = drf_nb(*args, "--steps", "2", "--candidates", "2", "--eval-videos", "2")
     assert r.returncode == 0, r.stderr[-2000:]
     assert "wrote" in r.stdout or "report" in r.stdout, r.stdout
     assert any(p.is_file() and p.stat().st_size > 0 for p in (tmp_path / "out").rglob("*"))

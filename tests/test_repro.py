@@ -218,6 +218,11 @@ def test_repro_notebook_smoke(name, tmp_path, caplog):
         # VBench-2.0 not run: said once, not in every row
         assert doc["vbench2"].startswith("VBench-2.0 columns of this run: not evaluated"), doc["vbench2"]
         assert not ours["Source"].str.contains("not evaluated").any()
+        # the toy world's points: judged after training (scores in [0, 1], one base for all) and a measured step each
+        world = pd.read_csv(tmp_path / "table7_world.csv", index_col=0)
+        assert list(world.index) == ["N_f = 5", "K = 1"] and list(world["N_f"]) == [5, 9] and list(world["K"]) == [2, 1], world
+        assert (world["peak_mb"] > 0).all() and (world["step_s"] > 0).all(), world
+        assert world.filter(like="score").stack().between(0, 1).all() and world["TA score before"].nunique() == 1, world
 
 
 def test_table7_with_gpu_memory_results(tmp_path, caplog):
@@ -226,7 +231,7 @@ def test_table7_with_gpu_memory_results(tmp_path, caplog):
              {"N_f": 10, "K": 2, "peak_gb": None, "device": "cpu"}]  # a CPU smoke row has no GPU peak: not a VRAM value
     (tmp_path / "mem.json").write_text(json.dumps(bench))
     with caplog.at_level(logging.WARNING, logger="papermill"):
-        executed = run("table7_ablation", tmp_path, train_steps=0, memory_results=str(tmp_path / "mem.json"))
+        executed = run("table7_ablation", tmp_path, train_steps=0, world_steps=0, memory_results=str(tmp_path / "mem.json"))
     assert not caplog.records, [r.getMessage() for r in caplog.records]
     assert not [t for t in output_texts(executed) if re.search(r"warn", t, re.IGNORECASE)]
     table = pd.read_csv(tmp_path / "table7.csv", index_col=0)
