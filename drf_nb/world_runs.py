@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -93,10 +94,11 @@ def run_world_grid(cfg: DRFConfig, variants: dict, seeds, data_dir, eval_specs: 
     out, results = Path(out_dir), []
     for name, over in variants.items():
         for seed in seeds:
-            path = out / "runs" / f"{name}-s{seed}.json"
+            safe = re.sub(r"[^\w+=.-]+", "_", name)  # a file name, whatever the variant's name holds ("w/o")
+            path = out / "runs" / f"{safe}-s{seed}.json"
             if path.exists():
                 results.append(json.loads(path.read_text())); continue
-            run_cfg = load_config(cfg, {**over, "training": {**over.get("training", {}), "output_dir": str(out / "scratch" / f"{name}-s{seed}")}})
+            run_cfg = load_config(cfg, {**over, "training": {**over.get("training", {}), "output_dir": str(path.parent.parent / "scratch" / path.stem)}})
             r = finetune_and_judge(run_cfg, data_dir, eval_specs, seed=seed, label=name, judge_every=judge_every, progress=progress)
             path.parent.mkdir(parents=True, exist_ok=True)
             r.pop("before_table").to_csv(path.with_suffix(".before.csv"), index=False)
@@ -325,7 +327,7 @@ def failed_facets(table: pd.DataFrame, i: int) -> list[str]:
     "The TA facets, Phy checks and VQ checks row `i` of a `verdict_table` fails (a facet the caption does not state is not failed)."
     row = table.iloc[i]
     return [k for k in table.columns if k not in ("caption", "TA", "Phy", "VQ", "TA_ok", "Phy_ok", "VQ_ok")
-            and row[k] is not None and not pd.isna(row[k]) and not bool(row[k])]  # the table's booleans are numpy's: `is False` misses them
+            and pd.notna(row[k]) and not bool(row[k])]  # None: not stated; the table's booleans are numpy's, so `is False` would miss them
 
 # %% ../nbs/16_world_runs.ipynb #ec2408e9
 def run_world_demo(cfg: DRFConfig | str = "toy", out_dir="runs/world-demo", steps: int | None = None, n_candidates: int = 12,
