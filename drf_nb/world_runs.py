@@ -31,7 +31,7 @@ from .world import (WorldDecomposer, corrupt_spec, decomposition_text, facets_of
 # %% auto #0
 __all__ = ['IN_PLACE_KINDS', 'DIRECTION_KINDS', 'HELD_NOISE_SEED', 'world_training_data', 'held_out_scenes', 'judge_now',
            'finetune_and_judge', 'summarize_seeds', 'run_world_grid', 'gain_vs_spread', 'world_experiment',
-           'world_curves', 'plot_world_curves', 'wrong_object_gradient', 'critic_judge_agreement',
+           'world_curves', 'plot_world_curves', 'method_table', 'wrong_object_gradient', 'critic_judge_agreement',
            'summarize_agreement', 'reward_direction', 'summarize_direction', 'hardest_captions',
            'single_prompt_trainer_world', 'single_prompt_world', 'failed_facets', 'run_world_demo']
 
@@ -156,6 +156,24 @@ def plot_world_curves(results: list[dict], metric: str = "TA score", title: str 
     fig.update_layout(title=title or f"{metric} of held-out captions (the world's judge) over training", xaxis_title="step",
                       yaxis_title=metric, height=380)
     return fig
+
+# %% ../nbs/16_world_runs.ipynb #c848ceae
+def method_table(results: list[dict], metrics=("TA score", "Phy score", "VQ score"), base_label: str = "base model") -> pd.DataFrame:
+    """One row per label of `results` (in run order) after the base model's row: per metric the mean after training over
+    seeds, its seed standard deviation (NaN for one seed) and the change from the base. Every run must share one base
+    (the same held-out captions and noise, as in one grid)."""
+    if not results: raise ValueError("method_table: no runs")
+    bases = {tuple(round(float(r["before"][m]), 9) for m in metrics) for r in results}
+    if len(bases) > 1: raise ValueError(f"method_table: the runs were judged against {len(bases)} different base models "
+                                        "(other held-out captions or noise); compare runs of one grid")
+    base = results[0]["before"]
+    rows = [dict(method=base_label, seeds=0, **{k: v for m in metrics for k, v in ((m, base[m]), (f"{m} std", np.nan), (f"{m} change", 0.0))})]
+    for label in dict.fromkeys(r["label"] for r in results):
+        after = np.array([[r["after"][m] for m in metrics] for r in results if r["label"] == label], dtype=float)
+        std = after.std(0, ddof=1) if len(after) > 1 else np.full(len(metrics), np.nan)
+        rows.append(dict(method=label, seeds=len(after), **{k: v for i, m in enumerate(metrics)
+                                                            for k, v in ((m, after[:, i].mean()), (f"{m} std", std[i]), (f"{m} change", after[:, i].mean() - base[m]))}))
+    return pd.DataFrame(rows).set_index("method")
 
 # %% ../nbs/16_world_runs.ipynb #28e47389
 IN_PLACE_KINDS = ("wrong colour", "shape change", "teleport")  # corruptions that change one object and leave the rest where they were

@@ -36,9 +36,13 @@ def test_console_script_help_lists_commands():
     r = drf_nb("--help")
     assert r.returncode == 0, r.stderr
     for c in ("generate", "annotate", "train", "demo"): assert c in r.stdout
-    for c in ("generate", "annotate", "train", "demo"):
-        r = drf_nb(c, "--help")
-        assert r.returncode == 0 and "usage: drf-nb " + c in r.stdout, (c, r.stderr[-500:])
+    # each command's --help in one process (a process per command spends ~7 s importing torch and diffusers each time)
+    check = ("import contextlib, io, sys\nfrom drf_nb.cli import main\nfor c in sys.argv[1:]:\n"
+             "    buf = io.StringIO()\n    with contextlib.redirect_stdout(buf), contextlib.suppress(SystemExit): main([c, '--help'])\n"
+             "    assert buf.getvalue().startswith('usage: drf-nb ' + c), (c, buf.getvalue()[:300])\nprint('ok')")
+    cmds = ("generate", "annotate", "train", "demo")
+    r = subprocess.run([sys.executable, "-c", check, *cmds], capture_output=True, text=True, timeout=300, env=ENV, cwd=ROOT)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-1000:]
 
 
 def test_quickstart_main_job_writes_a_video(tmp_path):
