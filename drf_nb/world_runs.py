@@ -30,10 +30,10 @@ from .world import (WorldDecomposer, corrupt_spec, decomposition_text, facets_of
 
 # %% auto #0
 __all__ = ['IN_PLACE_KINDS', 'DIRECTION_KINDS', 'HELD_NOISE_SEED', 'world_training_data', 'held_out_scenes', 'judge_now',
-           'finetune_and_judge', 'summarize_seeds', 'run_world_grid', 'gain_vs_spread', 'world_experiment',
-           'world_curves', 'plot_world_curves', 'method_table', 'wrong_object_gradient', 'critic_judge_agreement',
-           'summarize_agreement', 'reward_direction', 'summarize_direction', 'hardest_captions',
-           'single_prompt_trainer_world', 'single_prompt_world', 'failed_facets', 'run_world_demo']
+           'finetune_and_judge', 'summarize_seeds', 'run_world_grid', 'gain_vs_spread', 'world_data_dir',
+           'world_experiment', 'world_curves', 'plot_world_curves', 'method_table', 'wrong_object_gradient',
+           'critic_judge_agreement', 'summarize_agreement', 'reward_direction', 'summarize_direction',
+           'hardest_captions', 'single_prompt_trainer_world', 'single_prompt_world', 'failed_facets', 'run_world_demo']
 
 # %% ../nbs/16_world_runs.ipynb #6483c49c
 def world_training_data(cfg: DRFConfig, out_dir, n: int | None = None, seed: int = 0, answerer=None, progress: bool = True,
@@ -125,6 +125,10 @@ def gain_vs_spread(results: list[dict], label: str = "diffusion_drf") -> dict:
                 rest_met=rest_met, seeds=len(runs), text=text)
 
 # %% ../nbs/16_world_runs.ipynb #ef8e1190
+def world_data_dir(out_dir) -> Path:
+    "The annotation folder `world_experiment(out_dir=out_dir)` trains on (to build more trainers on the same data)."
+    return Path(out_dir) / "data" / "annotated"
+
 def world_experiment(variants: dict, seeds=(0,), n_train: int = 16, n_eval: int = 16, steps: int | None = None,
                      judge_every: int | None = None, out_dir="runs/world", cfg: DRFConfig | str = "toy", data_seed: int = 0,
                      answerer=None, progress: bool = False, objects: tuple = (1, 3)) -> list[dict]:
@@ -137,6 +141,7 @@ def world_experiment(variants: dict, seeds=(0,), n_train: int = 16, n_eval: int 
     g = base.generator
     train = world_scenes(n_train, data_seed, g.height, g.width, g.num_frames, objects)
     data = world_training_data(base, out / "data", n_train, seed=data_seed, answerer=answerer, progress=progress, scenes=train)
+    assert data == world_data_dir(out)
     return run_world_grid(base, variants, seeds, data, held_out_scenes(base, n_eval, data_seed, objects), out, judge_every, progress)
 
 def world_curves(results: list[dict], metric: str = "TA score") -> pd.DataFrame:
