@@ -4,13 +4,14 @@ at the same settings, as ratios.
 
     python scripts/bench_alignment.py                # the tiny preset on the CPU (or the GPU, if there is one)
     python scripts/bench_alignment.py --steps 5 --set alignment.group_size=4
+    python scripts/bench_alignment.py --preset toy   # the toy world's trained models at its size (a world caption)
 
 Every method runs in its own process on the same config (the tiny preset, single prompt, LoRA, the tiny Diffusion-DRF
 reward: the baselines call it without a graph, Diffusion-DRF backpropagates through it). One warm-up step, then `--steps`
 timed steps (mean seconds per step). Memory: on CUDA the allocator's peak (`torch.cuda.max_memory_allocated`) over the
 timed steps; on the CPU the process's peak resident set size over the timed steps (VmHWM after resetting it through
 /proc/self/clear_refs) minus the resident size before them, i.e. what the steps add on top of the loaded models.
-Only the tiny size is wired here: the real-size models need a GPU (run this with --preset paper there, with the models
+The tiny and toy sizes run on this CPU: the real-size models need a GPU (run this with --preset paper there, with the models
 in the cache).
 """
 import argparse
@@ -38,8 +39,10 @@ def run_method(method: str, steps: int, preset: str, sets: list[str]) -> dict:
     import torch
     from drf_nb.config import load_config, overrides_from_strings
     from drf_nb.training import build_trainer
+    from drf_nb.world import world_scenes
+    prompt = world_scenes(1, 0)[0].caption if preset == "toy" else "a red ball on a wooden table"  # the toy critic knows world captions
     over = overrides_from_strings([f"training.method={method}", "training.report_to=none", "training.finetune=lora",
-                                   "training.single_prompt=a red ball on a wooden table", f"training.max_steps={steps + 1}",
+                                   f"training.single_prompt={prompt}", f"training.max_steps={steps + 1}",
                                    f"training.output_dir=/tmp/bench_alignment/{method}", "training.checkpoint_every=1000000",
                                    "training.validate_every=1000000", *sets])
     cfg = load_config(preset, over)
@@ -64,7 +67,7 @@ def run_method(method: str, steps: int, preset: str, sets: list[str]) -> dict:
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=3, help="timed steps per method (after one warm-up step)")
-    p.add_argument("--preset", default="tiny", choices=["tiny", "paper"])
+    p.add_argument("--preset", default="tiny", choices=["tiny", "toy", "paper"])
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config override for every method")
     p.add_argument("--method", default=None, help=argparse.SUPPRESS)  # one method, in a child process
     a = p.parse_args()

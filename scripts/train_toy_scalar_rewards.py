@@ -25,7 +25,8 @@ Held-out: pairwise accuracy per dimension on pairs the judge does not tie.
 
 Both save `<out>/checkpoint/model` (the package loads it: `reward.pickscore_model_id` and `pickscore_processor_id`, or
 `reward.videoalign_model_id`), atomically every `--save-every-s` seconds; `--resume` continues. `export` copies them
-into drf_nb/data/toy/{pickscore,videoreward}, where the toy preset loads them.
+into drf_nb/data/toy/{pickscore,videoreward}, where the toy preset loads them. `stats` prints the trained VideoReward's
+per-dimension score mean and standard deviation on held-out judged pairs: the toy preset's normalisation constants.
 """
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ from drf_nb.world import corrupt, judge, make_caption, render, sample_scene  # n
 FRAME_KINDS = ("wrong colour", "swap colours", "wrong shape", "wrong size", "fewer objects", "more objects", "wrong background",
                "wrong location")  # changes a single frame shows (PickScore's hard negatives)
 EVAL_SEED0, TOKENIZER_SEED0 = 10 ** 9, 5 * 10 ** 8  # as train_toy_world: held-out and tokenizer scenes never meet training ones
+STATS_SEED0 = 2 * 10 ** 9  # the scenes the VideoReward's normalisation statistics are taken on (stage stats)
 CLIP_SPLIT = r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""  # CLIPTokenizer's own
 
 
@@ -331,6 +333,22 @@ def train_videoreward(args) -> None:
     ttw.log(logf, f"done at step {step}; the model: {out / 'checkpoint' / 'model'}")
 
 
+@torch.no_grad()
+def score_stats(args) -> None:
+    """The per-dimension mean and standard deviation of the trained VideoReward's raw scores over the videos of `--eval-n`
+    judged pairs from a stream no training or evaluation pair uses: the toy preset's `reward.videoalign_norm_mean` and
+    `videoalign_norm_std`, as the release's inference config normalises its scores over its data."""
+    vr = videoreward_of(load_videoreward_model(args.videoreward, dtype="float32"), args)
+    vr.model.eval()
+    pairs = judged_pairs([STATS_SEED0 + i for i in range(args.eval_n or 128)], args)
+    scores = torch.cat([vr_scores(vr, [p[k] for p in pairs[i:i + 8]], [p[0] for p in pairs[i:i + 8]])
+                        for i in range(0, len(pairs), 8) for k in (1, 2)])
+    mean, std = scores.mean(0), scores.std(0)
+    print(f"{len(scores)} videos of {len(pairs)} judged pairs; per dimension {', '.join(DIMS)}:")
+    print(f"reward.videoalign_norm_mean={[round(float(x), 4) for x in mean]}")
+    print(f"reward.videoalign_norm_std={[round(float(x), 4) for x in std]}")
+
+
 def export(args) -> None:
     "Copy the trained folders into drf_nb/data/toy/{pickscore,videoreward} (atomically), with each run's last log lines."
     from drf_nb.tiny import PACKAGED_MODELS
@@ -349,7 +367,8 @@ def export(args) -> None:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("stage", choices=["pickscore", "videoreward", "export"])
+    p.add_argument("stage", choices=["pickscore", "videoreward", "stats", "export"],
+                   help="stats: the trained VideoReward's score mean and std per dimension (the toy preset's normalisation)")
     p.add_argument("--out", help="run folder (checkpoint/, train.log)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint if there is one")
     p.add_argument("--steps", type=int, default=None, help="optimizer steps (pickscore 1500, videoreward 2000)")
@@ -373,6 +392,7 @@ def main(argv=None) -> None:
     p.add_argument("--videoreward", default="toy_runs/videoreward/checkpoint/model", help="export: the VideoReward folder")
     args = p.parse_args(argv)
     if args.stage == "export": return export(args)
+    if args.stage == "stats": return score_stats(args)
     if not args.out: p.error(f"--out is required for stage {args.stage}")
     defaults = {"pickscore": dict(steps=1500, batch=32, lr=1e-3, width=128, vocab_size=512, eval_n=256),
                 "videoreward": dict(steps=2000, batch=4, lr=5e-4, width=128, vocab_size=2048, eval_n=96)}[args.stage]
