@@ -494,7 +494,9 @@ def toy_config() -> DRFConfig:
         # the scalar-reward baselines: the toy world's own PickScore and VideoReward (scripts/train_toy_scalar_rewards.py)
         reward=RewardConfig(num_frames=9, num_reference_frames=9, videoalign_model_id="toy-world-videoreward", pickscore_model_id="toy-world-pickscore",
                             pickscore_processor_id="toy-world-pickscore", scalar_dtype="float32", videoalign_max_pixels=112 * 112,
-                            videoalign_min_pixels=112 * 112, videoalign_norm_mean=[0.0, 0.0, 0.0], videoalign_norm_std=[1.0, 1.0, 1.0]),
+                            videoalign_min_pixels=112 * 112,
+                            # the toy VideoReward's score mean / std (VQ, MQ, TA) on 240 held-out judged world videos (train_toy_scalar_rewards.py stats)
+                            videoalign_norm_mean=[-9.3277, 1.053, 2.6647], videoalign_norm_std=[0.1336, 0.8669, 0.4628]),
         sampling=SamplingConfig(train_steps=10, inference_steps=20, backprop_steps=2),
         decoding=DecodingConfig(),
         # lr 3e-5 and 100 steps: at 1e-4 the reward rose while the judge fell (reward hacking; toy_runs/README.md)
