@@ -26,7 +26,8 @@ Held-out: pairwise accuracy per dimension on pairs the judge does not tie.
 Both save `<out>/checkpoint/model` (the package loads it: `reward.pickscore_model_id` and `pickscore_processor_id`, or
 `reward.videoalign_model_id`), atomically every `--save-every-s` seconds; `--resume` continues. `export` copies them
 into drf_nb/data/toy/{pickscore,videoreward}, where the toy preset loads them. `stats` prints the trained VideoReward's
-per-dimension score mean and standard deviation on held-out judged pairs: the toy preset's normalisation constants.
+per-dimension score mean and standard deviation on held-out judged pairs: the toy preset's normalisation constants;
+`eval` its held-out pairwise accuracy per dimension and kind of pair.
 """
 from __future__ import annotations
 
@@ -334,6 +335,29 @@ def train_videoreward(args) -> None:
 
 
 @torch.no_grad()
+def eval_by_kind(args) -> None:
+    """Held-out pairwise accuracy of the VideoReward folder `--videoreward` on `--eval-n` judged pairs from a stream
+    training and its periodic evaluation never use, per dimension and per kind of pair (untied pairs only)."""
+    vr = videoreward_of(load_videoreward_model(args.videoreward, dtype="float32"), args)
+    vr.model.eval()
+    pairs = judged_pairs([EVAL_SEED0 + 5000 + i for i in range(args.eval_n or 400)], args)
+    hits = {}
+    for i in tqdm(range(0, len(pairs), 8), desc="held-out pairs", mininterval=10):
+        chunk = pairs[i:i + 8]
+        caps = [p[0] for p in chunk]
+        d = vr_scores(vr, [p[1] for p in chunk], caps) - vr_scores(vr, [p[2] for p in chunk], caps)
+        for p, row in zip(chunk, d.tolist()):
+            for j, dim in enumerate(DIMS):
+                if p[4][j]:
+                    ok = float(np.sign(row[j]) == p[4][j])
+                    hits.setdefault((dim, "all"), []).append(ok); hits.setdefault((dim, p[3]), []).append(ok)
+    for dim in DIMS:
+        kinds = sorted((k for d, k in hits if d == dim and k != "all"), key=lambda k: -np.mean(hits[(dim, k)]))
+        print(f"{dim}: {np.mean(hits[(dim, 'all')]):.3f} on {len(hits[(dim, 'all')])} untied pairs; "
+              + ", ".join(f"{k} {np.mean(hits[(dim, k)]):.2f} ({len(hits[(dim, k)])})" for k in kinds))
+
+
+@torch.no_grad()
 def score_stats(args) -> None:
     """The per-dimension mean and standard deviation of the trained VideoReward's raw scores over the videos of `--eval-n`
     judged pairs from a stream no training or evaluation pair uses: the toy preset's `reward.videoalign_norm_mean` and
@@ -367,8 +391,9 @@ def export(args) -> None:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("stage", choices=["pickscore", "videoreward", "stats", "export"],
-                   help="stats: the trained VideoReward's score mean and std per dimension (the toy preset's normalisation)")
+    p.add_argument("stage", choices=["pickscore", "videoreward", "eval", "stats", "export"],
+                   help="eval: the trained VideoReward's held-out accuracy per dimension and kind of pair; "
+                        "stats: its score mean and std per dimension (the toy preset's normalisation)")
     p.add_argument("--out", help="run folder (checkpoint/, train.log)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint if there is one")
     p.add_argument("--steps", type=int, default=None, help="optimizer steps (pickscore 1500, videoreward 2000)")
@@ -393,6 +418,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     if args.stage == "export": return export(args)
     if args.stage == "stats": return score_stats(args)
+    if args.stage == "eval": return eval_by_kind(args)
     if not args.out: p.error(f"--out is required for stage {args.stage}")
     defaults = {"pickscore": dict(steps=1500, batch=32, lr=1e-3, width=128, vocab_size=512, eval_n=256),
                 "videoreward": dict(steps=2000, batch=4, lr=5e-4, width=128, vocab_size=2048, eval_n=96)}[args.stage]
