@@ -158,6 +158,10 @@ def test_repro_notebook_smoke(name, tmp_path, caplog):
         world = pd.read_csv(tmp_path / "fig7_world.csv")
         assert set(world["label"]) == {"vanilla_drf", "diffusion_drf"} and sorted(set(world["step"])) == [0, 1, 2], world
         assert world["value"].between(0, 1).all() and world[world.step == 0]["value"].nunique() == 1, world
+        said = "\n".join(output_texts(executed))
+        for label in ("vanilla_drf", "diffusion_drf"):  # each reward's training reward beside the judge's score, first steps against last
+            assert re.search(label + r": TA score [\d.]+ -> [\d.]+.*\n.*above the base model.*\n\s+its training reward, mean of the first / last 1 steps: "
+                             r"-?[\d.]+ -> -?[\d.]+; judged TA score", said), said[-2000:]
     if name == "fig2_8_gradient_heatmaps":  # the figures' rows, top to bottom, each a gradient that reached the pixels
         assert list(table.index) == ["VideoAlign", "Vanilla-DRF", "Diffusion-DRF"], table.index
         assert (table["mean"] > 0).all() and table["top10_share"].between(0.1, 1).all(), table
